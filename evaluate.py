@@ -1,0 +1,31 @@
+"""Evaluate a trained run: `python evaluate.py run=<run dir>` or `python evaluate.py ckpt=<path>`.
+
+Writes <run dir>/eval/metrics.json and figures, and logs them to the run's W&B run.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    from audiorep.tasks.evaluate import evaluate_run
+
+    if not cfg.run and not cfg.ckpt:
+        raise SystemExit(
+            "evaluate.py needs `run=<run dir>` (as printed by train.py) or `ckpt=<checkpoint path>`"
+        )
+    metrics = evaluate_run(
+        cfg.run,
+        cfg.eval,
+        seed=cfg.seed,
+        log_to_wandb=cfg.log_to_wandb,
+        ckpt_path=cfg.ckpt,
+        which=cfg.which,
+    )
+    shown = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    print({k: round(v, 4) for k, v in shown.items()})
+
+
+if __name__ == "__main__":
+    main()
