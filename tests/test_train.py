@@ -120,7 +120,7 @@ def _run_dirs(tmp_path: Path) -> list[Path]:
 
 
 def test_kill_9_then_same_command_resumes_and_ends_at_the_same_step(tmp_path):
-    overrides = ["trainer.max_epochs=25", "evaluate=false", "data.batch_size=8"]
+    overrides = ["trainer.max_epochs=12", "evaluate=false", "data.batch_size=8"]
     env = {**os.environ, "WANDB_MODE": "disabled"}
     process = subprocess.Popen(
         _train_command(tmp_path, *overrides),
@@ -153,8 +153,8 @@ def test_kill_9_then_same_command_resumes_and_ends_at_the_same_step(tmp_path):
     _run(_train_command(fresh_root, *overrides))
     (fresh_dir,) = _run_dirs(fresh_root)
     fresh = json.loads((fresh_dir / "train_done.json").read_text())
-    assert resumed["global_step"] == fresh["global_step"] > 0
-    assert resumed["epochs"] == fresh["epochs"] == 25
+    assert resumed["global_step"] == fresh["global_step"] > 0, (resumed, fresh)
+    assert resumed["epochs"] == fresh["epochs"] == 12
 
 
 def test_rerun_sweep_trains_only_unfinished_runs(tmp_path):

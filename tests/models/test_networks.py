@@ -22,3 +22,24 @@ def test_unknown_architecture_names_the_key():
 def test_conv_too_deep_for_input_says_what_to_change():
     with pytest.raises(ValueError, match="conv_channels"):
         build_encoder_decoder("conv", (4, 4), 4, [16], [8, 8, 8, 8])
+
+
+def test_feature_cache_computes_each_clip_once_and_returns_the_same_values():
+    from audiorep.features.cache import FeatureCache
+
+    calls = []
+
+    class CountingFeature(torch.nn.Module):
+        def forward(self, audio):
+            calls.append(len(audio))
+            return audio.abs().unsqueeze(1) * 2
+
+    cache, feature = FeatureCache(), CountingFeature()
+    audio = torch.randn(4, 10)
+    first = cache(feature, audio, torch.tensor([0, 1, 2, 3]))
+    assert torch.equal(first, feature(audio))
+    calls.clear()
+    # Clips 1 and 3 again, plus a new clip 7: only clip 7 is computed.
+    again = cache(feature, torch.stack([audio[1], audio[3], audio[0] + 1]), torch.tensor([1, 3, 7]))
+    assert calls == [1]
+    assert torch.equal(again[:2], first[[1, 3]]) and len(cache) == 5

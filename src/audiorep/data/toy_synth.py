@@ -365,7 +365,7 @@ def render_toy_sounds(
 
 class ToySynthDataset(Dataset):
     """Items of a rendered toy dataset: dict(audio (T,) float32, factors (F,) float32,
-    factor_index (F,) int64). ``indices`` selects a subset of the flat items.
+    factor_index (F,) int64, clip_index () int64: the flat grid index). ``indices`` selects a subset of the flat items.
 
     The memmap is opened lazily in the process that reads, so DataLoader workers each
     open their own.
@@ -394,6 +394,7 @@ class ToySynthDataset(Dataset):
             "audio": torch.from_numpy(np.array(self._array()[flat], dtype=np.float32)),
             "factors": torch.from_numpy(self.grid.factor_values_at(index)[0].astype(np.float32)),
             "factor_index": torch.from_numpy(index[0]),
+            "clip_index": torch.tensor(flat, dtype=torch.int64),
         }
 
     def __getstate__(self) -> dict[str, Any]:

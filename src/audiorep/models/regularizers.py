@@ -28,14 +28,16 @@ def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
 def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     """Minibatch estimate of TC(q(z)) = KL(q(z) || prod_j q(z_j)) (Chen et al. 2018).
 
-    z, mu, logvar: (batch, latent). The log(batch * dataset) constants are dropped: they
-    shift the estimate, not its gradient.
+    z, mu, logvar: (batch, latent). q(z) is taken as the mixture of the batch's posteriors,
+    so log q(z) and each log q(z_j) carry a -log(batch) term: (latent - 1) * log(batch) is
+    left in TC. Without it the logged TC is shifted far below zero; the gradient is the same.
     """
     # log q(z_i | x_j) for every pair (i, j) and dimension: (batch, batch, latent).
     log_qz_pairs = gaussian_log_density(z.unsqueeze(1), mu.unsqueeze(0), logvar.unsqueeze(0))
     log_qz = torch.logsumexp(log_qz_pairs.sum(dim=2), dim=1)
     log_qz_product = torch.logsumexp(log_qz_pairs, dim=1).sum(dim=1)
-    return (log_qz - log_qz_product).mean()
+    batch, latent = z.shape
+    return (log_qz - log_qz_product).mean() + (latent - 1) * math.log(batch)
 
 
 class BetaVAE(nn.Module):

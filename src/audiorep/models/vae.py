@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audiorep.features.cache import FeatureCache
 from audiorep.models.networks import build_encoder_decoder
 from audiorep.models.regularizers import build_regularizer, kl_per_dimension
 
@@ -43,6 +44,7 @@ class VariationalAutoencoder(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
         discriminator_lr: float = 1e-4,
+        cache_features: bool = False,
     ):
         super().__init__()
         if likelihood not in LIKELIHOODS:
@@ -63,6 +65,8 @@ class VariationalAutoencoder(L.LightningModule):
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-3))
         self.scheduler_factory = scheduler
         self.discriminator_lr = discriminator_lr
+        # Features of unchanging clips are computed once (see FeatureCache), not every epoch.
+        self.feature_cache = FeatureCache() if cache_features and feature is not None else None
         # The FactorVAE discriminator has its own optimizer, stepped by hand.
         self.automatic_optimization = not getattr(self.regularizer, "needs_discriminator", False)
 
@@ -70,6 +74,13 @@ class VariationalAutoencoder(L.LightningModule):
     def features(self, inputs: Tensor) -> Tensor:
         """Model input from raw input: audio (B, T) -> feature (B, F, N); images pass through."""
         return self.feature(inputs) if self.feature is not None else inputs
+
+    def batch_features(self, batch: dict[str, Tensor]) -> Tensor:
+        """The model input of a training batch, from the feature cache when it is on."""
+        inputs = batch[self.input_key]
+        if self.feature_cache is not None and "clip_index" in batch:
+            return self.feature_cache(self.feature, inputs, batch["clip_index"])
+        return self.features(inputs)
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Feature map -> posterior mean and log-variance, each (B, latent)."""
@@ -102,7 +113,7 @@ class VariationalAutoencoder(L.LightningModule):
 
     def common_step(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor]:
         """Loss terms for a batch; shared by training and validation so the two cannot drift."""
-        x = self.features(batch[self.input_key])
+        x = self.batch_features(batch)
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         reconstruction = self.reconstruction_loss(self.decoder(z), x)

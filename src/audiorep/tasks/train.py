@@ -17,7 +17,12 @@ from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from audiorep.tasks.build import build_datamodule, build_model
-from audiorep.tasks.checkpointing import AtomicCheckpointIO, RunMetadata, checkpoint_metadata
+from audiorep.tasks.checkpointing import (
+    AtomicCheckpointIO,
+    RunMetadata,
+    checkpoint_metadata,
+    load_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +156,13 @@ def train(cfg: DictConfig) -> float | None:
         log.warning("training was interrupted; rerun the same command to resume from last.ckpt")
         return None
 
+    # Read the progress from last.ckpt: with ddp_spawn this process's trainer never saw it.
+    last = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     done_file.write_text(
         json.dumps(
             {
-                "global_step": trainer.global_step,
-                "epochs": trainer.current_epoch,
+                "global_step": int(last["global_step"]),
+                "epochs": int(last["epoch"]) + 1,
                 "seconds_this_session": round(seconds, 2),
                 "resumed_from": str(ckpt_path) if ckpt_path else None,
             },
