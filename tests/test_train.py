@@ -182,3 +182,49 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     n_train = split_sizes(108, [0.8, 0.1, 0.1])[0]
     steps_per_epoch = math.ceil(math.ceil(n_train / 2) / 16)
     assert done["epochs"] == 2 and done["global_step"] == 2 * steps_per_epoch
+
+
+def test_unknown_group_option_lists_the_choices(compose_train):
+    from hydra.errors import MissingConfigException
+
+    with pytest.raises(MissingConfigException) as error:
+        compose_train("model=not_a_model")
+    assert "beta_tcvae" in str(error.value) and "factor_vae" in str(error.value)
+
+
+@pytest.mark.parametrize("override", ["hparams_search=optuna", "launcher=joblib", "launcher=slurm"])
+def test_sweep_and_launcher_configs_compose(override):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    import audiorep.tasks  # noqa: F401
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[override], return_hydra_config=True)
+    if override.startswith("hparams_search"):
+        assert cfg.optimized_metric == "mig"
+        assert set(cfg.hydra.sweeper.params) == {"model.beta", "model.latent_dim"}
+    else:
+        assert cfg.hydra.launcher._target_.split(".")[-1] in {"JoblibLauncher", "SlurmLauncher"}
+
+
+def test_wandb_offline_run_is_resumed_by_evaluation(compose_train, monkeypatch):
+    from audiorep.tasks.checkpointing import checkpoint_metadata
+    from audiorep.tasks.train import train
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = compose_train(
+        "trainer.max_epochs=1",
+        "eval.disentanglement.num_train=200",
+        "eval.disentanglement.num_test=100",
+        "eval.baselines=[]",
+        "eval.figures.enabled=false",
+        "callbacks.progress_bar=null",
+    )
+    train(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    run_id = checkpoint_metadata(run_dir / "checkpoints" / "last.ckpt")["wandb_run_id"]
+    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    # Training and evaluation each wrote an offline segment of the same W&B run.
+    assert len(runs) >= 2 and all(r.name.endswith(run_id) for r in runs)

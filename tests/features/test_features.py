@@ -224,3 +224,31 @@ def test_hydra_configs_instantiate(name: str) -> None:
     feature = instantiate(cfg.feature)
     assert isinstance(feature, Feature)
     assert tuple(feature(torch.randn(1, SR)).shape[1:]) == feature.output_shape(SR)
+
+
+def test_global_standardisation_gives_zero_mean_unit_std_over_all_bins():
+    from audiorep.features import LogMel
+
+    torch.manual_seed(0)
+    # Brown noise: louder low bins, so per-bin and global statistics differ.
+    audio = torch.randn(6, 8000).cumsum(dim=1) * torch.linspace(0.01, 1.0, 6)[:, None] / 100
+    feature = LogMel(
+        16000, n_fft=512, hop_length=256, n_mels=16, normalization="standardize_global"
+    )
+    feature.fit_statistics([audio[:3], audio[3:]])
+    out = feature(audio)
+    assert abs(out.mean().item()) < 1e-3 and abs(out.std().item() - 1) < 1e-2
+    # One statistic for every bin, so the bins keep their relative levels.
+    assert torch.allclose(feature.stats_mean, feature.stats_mean[0].expand_as(feature.stats_mean))
+    per_bin_mean = out.mean(dim=(0, 2))
+    assert per_bin_mean.std() > 0.1
+
+
+def test_cqt_with_a_hop_as_long_as_the_fft_can_still_be_inverted():
+    from audiorep.features import CQT
+
+    feature = CQT(16000, hop_length=2048, n_bins=28, bins_per_octave=4, compression="log")
+    t = torch.arange(16000) / 16000
+    audio = torch.sin(2 * torch.pi * 440 * t).unsqueeze(0)
+    out = feature.invert(feature(audio), n_iter=8)
+    assert out.shape[0] == 1 and torch.isfinite(out).all() and out.abs().max() > 0

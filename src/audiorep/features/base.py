@@ -9,7 +9,10 @@ import torch
 from torch import Tensor, nn
 
 COMPRESSIONS = ("none", "log")
-NORMALIZATIONS = ("none", "max", "standardize")
+NORMALIZATIONS = ("none", "max", "standardize", "standardize_global")
+# Both use training-set statistics: per frequency bin, or one mean/std over all bins (which
+# keeps the loud low bins louder than the rest, as they are in the signal).
+STANDARDIZATIONS = ("standardize", "standardize_global")
 
 
 def make_window(name: str, length: int) -> Tensor:
@@ -44,7 +47,8 @@ class Feature(nn.Module):
 
     Subclasses implement ``transform`` (raw, uncompressed features), ``inverse_transform``
     (raw features back to audio), ``output_shape`` and ``frame_rate``. This class adds the
-    optional log compression and per-example ("max") or per-bin ("standardize")
+    optional log compression and per-example ("max"), per-bin ("standardize") or global
+    ("standardize_global")
     normalisation, the streaming statistics, and ``invert`` which undoes them.
     """
 
@@ -77,7 +81,7 @@ class Feature(nn.Module):
 
     def _init_statistics(self, num_bins: int) -> None:
         """Register the per-bin statistics buffers; subclasses call this once F is known."""
-        if self.normalization == "standardize":
+        if self.normalization in STANDARDIZATIONS:
             # Persistent: they are learned from the training set and must come back with
             # the checkpoint, unlike filterbanks which are recomputed from the config.
             self.register_buffer("stats_mean", torch.zeros(num_bins))
@@ -106,7 +110,7 @@ class Feature(nn.Module):
     @property
     def needs_statistics(self) -> bool:
         """True when ``fit_statistics`` must run on training audio before ``forward``."""
-        return self.normalization == "standardize" and float(self.stats_count) == 0.0
+        return self.normalization in STANDARDIZATIONS and float(self.stats_count) == 0.0
 
     def _check_audio(self, audio: Tensor) -> Tensor:
         if audio.dim() != 2:
@@ -136,7 +140,7 @@ class Feature(nn.Module):
             # end up in [-1, 1] too.
             peak = features.abs().amax(dim=(-2, -1), keepdim=True)
             return features / peak.clamp_min(torch.finfo(features.dtype).tiny)
-        if self.normalization == "standardize":
+        if self.normalization in STANDARDIZATIONS:
             if self.needs_statistics:
                 raise RuntimeError(
                     f"feature.normalization='standardize' needs per-bin statistics: call "
@@ -150,7 +154,7 @@ class Feature(nn.Module):
 
     def denormalize(self, features: Tensor) -> Tensor:
         """Undo ``normalization`` where possible ("max" loses the scale and is left as is)."""
-        if self.normalization == "standardize":
+        if self.normalization in STANDARDIZATIONS:
             if self.needs_statistics:
                 raise RuntimeError("feature.normalization='standardize' has no fitted statistics")
             return (
@@ -169,9 +173,9 @@ class Feature(nn.Module):
 
         Sums are accumulated in float64 so a long pass over the training set stays exact.
         """
-        if self.normalization != "standardize":
+        if self.normalization not in STANDARDIZATIONS:
             raise RuntimeError(
-                "fit_statistics only applies with feature.normalization='standardize'"
+                f"fit_statistics only applies with feature.normalization in {STANDARDIZATIONS}"
             )
         count = 0.0
         total: Tensor | None = None
@@ -186,6 +190,11 @@ class Feature(nn.Module):
             count += feats.shape[0] * feats.shape[2]
         if total is None or total_sq is None or count == 0:
             raise ValueError("fit_statistics got no batches")
+        if self.normalization == "standardize_global":
+            num_bins = total.numel()
+            total = total.sum().expand(num_bins)
+            total_sq = total_sq.sum().expand(num_bins)
+            count *= num_bins
         mean = total / count
         var = (total_sq / count - mean * mean).clamp_min(0.0)
         # Constant bins (e.g. above fmax) would divide by zero; a floor keeps them finite.

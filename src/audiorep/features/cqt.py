@@ -236,10 +236,22 @@ class CQT(Feature):
         magnitude = raw.clamp_min(0.0).pow(1.0 / self.power)
         mapping = self._linear_map().to(device=raw.device, dtype=raw.dtype)
         linear = (mapping @ magnitude).clamp_min(0.0)
+        hop = self.hop_length
+        # Griffin-Lim needs overlapping frames: at a hop above a quarter of the FFT, the
+        # frames are interpolated in time to a hop that divides the CQT's.
+        upsample = 1
+        while hop // upsample > self.inversion_n_fft // 4 and hop % (upsample * 2) == 0:
+            upsample *= 2
+        if upsample > 1:
+            frames = linear.shape[-1]
+            linear = torch.nn.functional.interpolate(
+                linear, size=(frames - 1) * upsample + 1, mode="linear", align_corners=True
+            )
+            hop //= upsample
         return griffin_lim(
             linear,
             self.inversion_n_fft,
-            self.hop_length,
+            hop,
             window=self.window_name,
             n_iter=n_iter,
             length=length,

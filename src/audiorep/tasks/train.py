@@ -182,4 +182,14 @@ def _evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from audiorep.tasks.evaluate import evaluate_run
 
     log_to_wandb = cfg.get("logger") is not None and "wandb" in cfg.logger
-    return evaluate_run(run_dir, cfg.eval, seed=cfg.seed, log_to_wandb=log_to_wandb)
+    metrics = evaluate_run(run_dir, cfg.eval, seed=cfg.seed, log_to_wandb=log_to_wandb)
+    headline = {
+        k: round(v, 3)
+        for k, v in metrics.items()
+        if isinstance(v, float) and k != "evaluation_seconds"
+    }
+    print(f"\nrun directory: {run_dir}\nmetrics:       {run_dir / 'eval' / 'metrics.json'}")
+    print(f"figures:       {run_dir / 'eval'}/*.png, audio in {run_dir / 'eval' / 'audio'}")
+    if headline:
+        print(f"scores:        {headline}")
+    return metrics
