@@ -6,7 +6,7 @@ and the share of step time spent waiting for the data loader or computing featur
 The reference, in the same run, is the same model with the feature recomputed every
 step (`model.cache_features=false`). Goal: data + features at most 25% of step time.
 
-    .venv/bin/python bench/train.py [--epochs 2] [--batches 0 = all]
+    .venv/bin/python bench/train.py [--epochs 2] [--batches 0 = all] [hydra overrides ...]
 """
 
 from __future__ import annotations
@@ -63,11 +63,15 @@ class StepTimer(L.Callback):
         epoch["steps"] += 1
 
 
-def measure(cache_features: bool, epochs: int, batches: int) -> dict[str, float]:
+def measure(
+    cache_features: bool, epochs: int, batches: int, overrides: list[str]
+) -> dict[str, float]:
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(
-            "train", overrides=[f"model.cache_features={cache_features}"], return_hydra_config=True
+            "train",
+            overrides=[f"model.cache_features={cache_features}", *overrides],
+            return_hydra_config=True,
         )
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
@@ -103,15 +107,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batches", type=int, default=0, help="train batches per epoch (0 = all)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data.num_workers=1")
     args = parser.parse_args()
     print(f"torch threads: {torch.get_num_threads()}")
 
-    reference = measure(False, args.epochs, args.batches)
+    reference = measure(False, args.epochs, args.batches, args.overrides)
     print(
         f"reference (feature every step): {reference['steps_per_second']:.1f} steps/s, "
         f"data {reference['data_wait_share']:.1%}, features {reference['feature_share']:.1%}"
     )
-    cached = measure(True, args.epochs, args.batches)
+    cached = measure(True, args.epochs, args.batches, args.overrides)
     print(
         f"default (feature cache):        {cached['steps_per_second']:.1f} steps/s, "
         f"data {cached['data_wait_share']:.1%}, features {cached['feature_share']:.1%}"

@@ -40,7 +40,21 @@ def test_every_experiment_runs_under_fast_dev_run(compose_train, experiment):
 def test_every_model_and_architecture_trains_a_step(compose_train, model, architecture):
     from audiorep.tasks.train import train
 
-    train(compose_train(f"model={model}", f"model.architecture={architecture}", "debug=default"))
+    # The coarse default CQT has 2 frames per 0.25 s test clip: too few for 4 stride-2 layers.
+    conv = ["feature=cqt"] if architecture == "conv" else []
+    train(
+        compose_train(
+            f"model={model}", f"model.architecture={architecture}", *conv, "debug=default"
+        )
+    )
+
+
+def test_another_feature_replaces_the_experiments_feature(compose_train):
+    from audiorep.tasks.train import train
+
+    cfg = compose_train("feature=logmel", "model.architecture=conv", "debug=default")
+    assert cfg.feature._target_.endswith("LogMel") and "n_bins" not in cfg.feature
+    train(cfg)
 
 
 def test_train_then_evaluate_writes_metrics_and_figures(compose_train):

@@ -238,3 +238,13 @@ def test_dataset_pickles_for_workers(small_dm: ToySynthDataModule) -> None:
     clone = pickle.loads(pickle.dumps(ds))
     assert clone._audio is None
     assert torch.equal(clone[0]["audio"], first)
+
+
+def test_batched_fetch_matches_item_by_item(small_dm: ToySynthDataModule) -> None:
+    dataset = small_dm.train_set
+    positions = [5, 0, 3, 3]
+    batch = dataset.__getitems__(positions)
+    for row, position in enumerate(positions):
+        item = dataset[position]
+        for key in ("audio", "factors", "factor_index", "clip_index"):
+            assert torch.equal(batch[key][row], item[key]), key

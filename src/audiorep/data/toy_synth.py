@@ -397,6 +397,18 @@ class ToySynthDataset(Dataset):
             "clip_index": torch.tensor(flat, dtype=torch.int64),
         }
 
+    def __getitems__(self, positions: list[int]) -> dict[str, torch.Tensor]:
+        """A whole batch at once (DataLoader calls this when it exists): one fancy-index
+        read of the memmap instead of a Python call per clip."""
+        flat = self.indices[np.asarray(positions, dtype=np.int64)]
+        index = self.grid.factor_index(flat)
+        return {
+            "audio": torch.from_numpy(np.asarray(self._array()[flat], dtype=np.float32)),
+            "factors": torch.from_numpy(self.grid.factor_values_at(index).astype(np.float32)),
+            "factor_index": torch.from_numpy(index),
+            "clip_index": torch.from_numpy(flat.astype(np.int64)),
+        }
+
     def __getstate__(self) -> dict[str, Any]:
         # A memmap should not be pickled into worker processes; they reopen the file.
         state = self.__dict__.copy()
@@ -413,6 +425,10 @@ def split_sizes(n: int, splits: Sequence[float]) -> list[int]:
         )
     rest = [int(round(n * s)) for s in splits[1:]]
     return [n - sum(rest), *rest]
+
+
+def _already_batched(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return batch
 
 
 class ToySynthDataModule(L.LightningDataModule):
@@ -540,6 +556,8 @@ class ToySynthDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            # Batches come whole from ToySynthDataset.__getitems__.
+            collate_fn=_already_batched,
         )
 
     def train_dataloader(self) -> DataLoader:
