@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from audiorep.data.loading import make_dataloader
+
 __all__ = ["ImageDataset", "DigitsDataModule", "MNISTDataModule", "read_idx", "MNIST_FILES"]
 
 MNIST_FILES = {
@@ -73,15 +75,12 @@ class _ImageDataModule(L.LightningDataModule):
         self.num_classes = 10
 
     def _loader(self, dataset: ImageDataset | None, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError("call setup() before asking for a dataloader")
-        return DataLoader(
+        return make_dataloader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

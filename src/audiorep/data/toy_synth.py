@@ -27,6 +27,8 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader, Dataset
 
+from audiorep.data.loading import make_dataloader
+
 from audiorep.audio.synthesis import HARMONICS, SYNTH_VERSION, partial_amplitudes, render_additive
 from audiorep.data.cache import atomic_path, config_hash, verify_manifest, write_manifest
 
@@ -547,15 +549,12 @@ class ToySynthDataModule(L.LightningDataModule):
         )
 
     def _loader(self, dataset: ToySynthDataset | None, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError("call setup() before asking for a dataloader")
-        return DataLoader(
+        return make_dataloader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
             # Batches come whole from ToySynthDataset.__getitems__.
             collate_fn=_already_batched,
         )

@@ -53,24 +53,21 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
 
 
 def library_versions() -> dict[str, str]:
-    """Versions that the numbers in a run depend on."""
+    """Versions that the numbers in a run depend on: the metrics' libraries and the run's."""
     import hydra
-    import numpy
-    import sklearn
 
     import audiorep
+    from audiorep.evaluation.disentanglement import library_versions as metric_versions
 
     # str(): torch.__version__ is a TorchVersion, which weights_only loading refuses.
-    versions = {
+    return {
+        **metric_versions(),
         "audiorep": audiorep.__version__,
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "lightning": L.__version__,
-        "numpy": numpy.__version__,
-        "scikit-learn": sklearn.__version__,
         "hydra": hydra.__version__,
     }
-    return {name: str(version) for name, version in versions.items()}
 
 
 class RunMetadata(L.Callback):
