@@ -226,6 +226,7 @@ def test_wandb_offline_run_is_resumed_by_evaluation(compose_train, monkeypatch):
         "eval.baselines=[]",
         "eval.figures.enabled=false",
         "callbacks.progress_bar=null",
+        "callbacks.media.every_n_epochs=1",  # reconstructions, audio, traversals to W&B
     )
     train(cfg)
     run_dir = Path(cfg.paths.output_dir)
@@ -233,3 +234,5 @@ def test_wandb_offline_run_is_resumed_by_evaluation(compose_train, monkeypatch):
     runs = sorted((run_dir / "wandb").glob("offline-run-*"))
     # Training and evaluation each wrote an offline segment of the same W&B run.
     assert len(runs) >= 2 and all(r.name.endswith(run_id) for r in runs)
+    media = {p.name.split("_1_")[0] for p in (run_dir / "wandb").rglob("media/images/media/*.png")}
+    assert {"latent_traversals", "reconstructions"} <= media

@@ -43,3 +43,14 @@ def test_feature_cache_computes_each_clip_once_and_returns_the_same_values():
     again = cache(feature, torch.stack([audio[1], audio[3], audio[0] + 1]), torch.tensor([1, 3, 7]))
     assert calls == [1]
     assert torch.equal(again[:2], first[[1, 3]]) and len(cache) == 5
+
+
+def test_decode_traversals_moves_one_latent_at_a_time():
+    from audiorep.models.vae import VariationalAutoencoder
+
+    model = VariationalAutoencoder(input_shape=(6, 5), latent_dim=3, hidden_dims=[8])
+    traversals = model.decode_traversals([-1.0, 0.0, 1.0])
+    assert traversals.shape == (3, 3, 6, 5)
+    # At value 0 every row decodes the prior mean; elsewhere the rows differ.
+    assert torch.allclose(traversals[0, 1], traversals[2, 1])
+    assert not torch.allclose(traversals[0, 0], traversals[1, 0])

@@ -93,6 +93,17 @@ class VariationalAutoencoder(L.LightningModule):
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
 
     @torch.no_grad()
+    def decode_traversals(self, values: Sequence[float]) -> Tensor:
+        """Decode each latent dimension swept over `values`, the others at the prior mean
+        (as the seed did): (latent, len(values), *input_shape)."""
+        steps = torch.as_tensor(values, dtype=torch.float32, device=self.device)
+        z = torch.zeros(self.latent_dim, len(steps), self.latent_dim, device=self.device)
+        for i in range(self.latent_dim):
+            z[i, :, i] = steps
+        decoded = self.decode(z.flatten(0, 1))
+        return decoded.view(self.latent_dim, len(steps), *decoded.shape[1:])
+
+    @torch.no_grad()
     def embed(self, inputs: Tensor) -> Tensor:
         """One vector per clip: the posterior mean, (B, latent)."""
         return self.encode(self.features(inputs))[0]

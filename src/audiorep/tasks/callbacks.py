@@ -47,21 +47,12 @@ class VAEMediaLogger(L.Callback):
             x = pl_module.features(inputs)
             decoded = pl_module.decode(pl_module.encode(x)[0])
             values = np.linspace(-2.5, 2.5, self.traversal_steps)
-            z = torch.zeros(
-                pl_module.latent_dim, len(values), pl_module.latent_dim, device=pl_module.device
-            )
-            for i in range(pl_module.latent_dim):
-                z[i, :, i] = torch.as_tensor(values, dtype=torch.float32)
-            traversals = pl_module.decode(z.flatten(0, 1))
+            traversals = pl_module.decode_traversals(values)
         with tempfile.TemporaryDirectory() as tmp:
             recon_png = plot_reconstructions(
                 x.cpu().numpy(), decoded.cpu().numpy(), Path(tmp) / "r.png"
             )
-            maps = (
-                traversals.view(pl_module.latent_dim, len(values), *traversals.shape[1:])
-                .cpu()
-                .numpy()
-            )
+            maps = traversals.cpu().numpy()
             trav_png = plot_latent_traversals(maps, values, Path(tmp) / "t.png")
             media = {
                 "media/reconstructions": wandb.Image(str(recon_png)),

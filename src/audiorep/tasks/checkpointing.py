@@ -90,14 +90,18 @@ class RunMetadata(L.Callback):
         checkpoint[METADATA_KEY] = self.metadata
 
 
-def checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The `RunMetadata` stored in a checkpoint."""
-    checkpoint = load_checkpoint(path)
+def run_metadata(checkpoint: dict[str, Any], path: str | os.PathLike) -> dict[str, Any]:
+    """The `RunMetadata` of a loaded checkpoint; `path` names it in the error."""
     if METADATA_KEY not in checkpoint:
         raise ValueError(
             f"checkpoint {path} was not written by audiorep's train.py: it has no config"
         )
     return checkpoint[METADATA_KEY]
+
+
+def checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The `RunMetadata` stored in a checkpoint file."""
+    return run_metadata(load_checkpoint(path), path)
 
 
 def find_checkpoint(run_dir: str | os.PathLike, which: str = "best") -> Path:

@@ -25,7 +25,12 @@ from audiorep.evaluation.figures import (
 )
 from audiorep.evaluation.projections import project_2d
 from audiorep.tasks.build import build_datamodule, build_model
-from audiorep.tasks.checkpointing import find_checkpoint, library_versions, load_checkpoint
+from audiorep.tasks.checkpointing import (
+    find_checkpoint,
+    library_versions,
+    load_checkpoint,
+    run_metadata,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +47,7 @@ def load_run(
 ) -> tuple[DictConfig, L.LightningDataModule, L.LightningModule, dict[str, Any]]:
     """Config, data and trained model, rebuilt from a checkpoint alone."""
     checkpoint = load_checkpoint(ckpt_path)
-    metadata = checkpoint.get("audiorep")
-    if metadata is None:
-        raise ValueError(
-            f"checkpoint {ckpt_path} was not written by audiorep's train.py: it has no config"
-        )
+    metadata = run_metadata(checkpoint, ckpt_path)
     cfg = OmegaConf.create(metadata["config"])
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
@@ -152,12 +153,9 @@ def make_figures(
     # Latent traversals: every dimension swept around the prior mean, as the seed did.
     values = np.linspace(-cfg.traversal_range, cfg.traversal_range, int(cfg.traversal_steps))
     latent = model.latent_dim
-    z = torch.zeros(latent, len(values), latent)
-    for i in range(latent):
-        z[i, :, i] = torch.as_tensor(values, dtype=torch.float32)
-    with torch.no_grad():
-        decoded = model.decode(z.view(-1, latent))
-    maps = decoded.view(latent, len(values), *decoded.shape[1:]).numpy()
+    traversals = model.decode_traversals(values)
+    decoded = traversals.flatten(0, 1)
+    maps = traversals.numpy()
     figures["latent_traversals"] = str(
         plot_latent_traversals(maps, values, out_dir / "latent_traversals.png")
     )
