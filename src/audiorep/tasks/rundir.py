@@ -44,9 +44,17 @@ def sweep_group(argv: Sequence[str]) -> str:
     return "sweep-" + hashlib.sha1("\n".join(args).encode()).hexdigest()[:8]
 
 
+def seconds_to_samples(seconds: float, sample_rate: int) -> int:
+    """A duration in samples, rounded: hops and tiles are given in seconds in the configs."""
+    return int(round(float(seconds) * int(sample_rate)))
+
+
 def register_resolvers() -> None:
-    """`${run_name:${hydra:overrides.task},${run_name_exclude}}` in the Hydra configs."""
+    """`${run_name:${hydra:overrides.task},${run_name_exclude}}` and
+    `${samples:<seconds>,${data.sample_rate}}` in the Hydra configs."""
     if not OmegaConf.has_resolver("run_name"):
         OmegaConf.register_new_resolver(
             "run_name", lambda overrides, exclude: run_name(list(overrides), list(exclude or ()))
         )
+    if not OmegaConf.has_resolver("samples"):
+        OmegaConf.register_new_resolver("samples", seconds_to_samples)
