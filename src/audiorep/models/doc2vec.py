@@ -50,6 +50,9 @@ class Doc2Vec(L.LightningModule):
     frame of the un-centred frame feature.
     """
 
+    #: `embed` takes clips of any length (the evaluation need not crop them).
+    accepts_any_length = True
+
     def __init__(
         self,
         input_shape: Sequence[int],
