@@ -26,6 +26,7 @@ from audiorep.audio.io import AUDIO_EXTENSIONS
 
 __all__ = [
     "ClipTable",
+    "check_root",
     "fold_splits",
     "read_csv_table",
     "read_dcase2018_task5",
@@ -65,7 +66,13 @@ class ClipTable:
         return len(self.paths)
 
 
-def _check_root(root: str | os.PathLike) -> Path:
+def check_root(root: str | os.PathLike | None) -> Path:
+    """``root`` as a Path; an error naming data.root and what to put there if it is no folder."""
+    if root is None:
+        raise ValueError(
+            "data.root is required: the folder that holds the audio files "
+            "(data.root=/path/to/folder on the command line)"
+        )
     root = Path(root).expanduser()
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "does not exist"
@@ -82,7 +89,7 @@ def scan_folder(root: str | os.PathLike, extensions: Sequence[str] = AUDIO_EXTEN
 
     Files directly in ``root`` get ``root``'s own name as their label.
     """
-    root = _check_root(root)
+    root = check_root(root)
     suffixes = tuple(e.lower() for e in extensions)
     paths = sorted(
         PurePosixPath(Path(dirpath, name).relative_to(root).as_posix()).as_posix()
@@ -181,7 +188,7 @@ def read_metadata(
     Without ``label_columns`` the label is the parent folder name, as for a scanned
     folder. A missing column is an error naming the config key and the columns there are.
     """
-    root = _check_root(root)
+    root = check_root(root)
     source = Path(metadata_csv).expanduser()
     if not source.is_absolute():
         source = root / source
@@ -225,7 +232,7 @@ def read_fma_tracks(
     with an empty first label (no top genre, common outside small/medium) are left out.
     The default fold column is FMA's own training/validation/test split.
     """
-    root = _check_root(root)
+    root = check_root(root)
     if subset not in ("small", "medium", "large", "full"):
         raise ValueError(f"data.subset={subset!r}: FMA subsets are small, medium, large, full")
     source = root / tracks_csv
@@ -272,7 +279,7 @@ def read_dcase2018_task5(root: str | os.PathLike, meta: str = "meta.txt") -> Cli
     Folds: a clip's fold is the ``k`` whose ``evaluation_setup/fold<k>_evaluate.txt``
     (or ``fold<k>_test.txt``) lists it, the dataset's own 4-fold cross-validation.
     """
-    root = _check_root(root)
+    root = check_root(root)
     source = root / meta
     if not source.is_file():
         raise FileNotFoundError(
