@@ -64,18 +64,22 @@ def test_max_seconds_decodes_only_the_start(tmp_path: Path) -> None:
     assert (len(audio), sr) == (4000, 8000)
 
 
-@pytest.mark.parametrize(("orig", "target"), [(48000, 16000), (44100, 16000), (8000, 16000)])
-def test_resample_keeps_a_tone_below_the_new_nyquist(orig: int, target: int) -> None:
-    x = tone(1000.0, orig)
+@pytest.mark.parametrize(
+    ("orig", "target", "freq"),
+    [(48000, 16000, 1000.0), (44100, 16000, 7000.0), (22050, 16000, 3000.0), (8000, 16000, 3500.0)],
+)
+def test_resample_keeps_a_tone_below_the_new_nyquist(orig: int, target: int, freq: float) -> None:
+    x = tone(freq, orig)
     y = resample(x, orig, target)
     assert len(y) == math.ceil(len(x) * target / orig) and y.dtype == np.float32
-    expected = tone(1000.0, target)[: len(y)]
+    expected = tone(freq, target)[: len(y)]
     # Away from the edges, where the filter sees zeros beyond the signal.
     np.testing.assert_allclose(y[200:-200], expected[200:-200], atol=1e-2)
 
 
 @pytest.mark.parametrize(
-    ("orig", "target", "freq"), [(48000, 16000, 12000.0), (44100, 16000, 10000.0)]
+    ("orig", "target", "freq"),
+    [(48000, 16000, 12000.0), (44100, 16000, 8200.0), (22050, 16000, 9000.0)],
 )
 def test_resample_removes_a_tone_above_the_new_nyquist(orig: int, target: int, freq: float) -> None:
     x = tone(freq, orig)
