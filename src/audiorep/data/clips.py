@@ -155,6 +155,15 @@ def _column(table: dict[str, list[str]], name: str, key: str, source: Path) -> l
     return table[name]
 
 
+def _folds_and_groups(
+    table: dict[str, list[str]], fold_column: str | None, group_column: str | None, source: Path
+) -> tuple[list[str] | None, list[str] | None]:
+    """The fold and group columns when configured (None where not)."""
+    folds = _column(table, fold_column, "data.fold_column", source) if fold_column else None
+    groups = _column(table, group_column, "data.group_column", source) if group_column else None
+    return folds, groups
+
+
 def _relative_path(root: Path, value: str, source: Path) -> str:
     """A clip path from metadata, made relative to ``root``; paths escaping it are an error."""
     path = PurePosixPath(value.replace("\\", "/"))
@@ -207,8 +216,7 @@ def read_metadata(
         labels = {c: _column(table, c, "data.label_columns", source) for c in label_columns}
     else:
         labels = {"label": [PurePosixPath(p).parent.name or root.resolve().name for p in paths]}
-    folds = _column(table, fold_column, "data.fold_column", source) if fold_column else None
-    groups = _column(table, group_column, "data.group_column", source) if group_column else None
+    folds, groups = _folds_and_groups(table, fold_column, group_column, source)
     return ClipTable(paths=paths, labels=labels, folds=folds, groups=groups)
 
 
@@ -247,8 +255,7 @@ def read_fma_tracks(
     columns = {
         c.rsplit("/", 1)[-1]: _column(table, c, "data.label_columns", source) for c in label_columns
     }
-    folds = _column(table, fold_column, "data.fold_column", source) if fold_column else None
-    groups = _column(table, group_column, "data.group_column", source) if group_column else None
+    folds, groups = _folds_and_groups(table, fold_column, group_column, source)
     wanted = _FMA_SUBSETS.get(subset)
     first = next(iter(columns.values()), None)
     rows = [

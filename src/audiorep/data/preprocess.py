@@ -202,6 +202,8 @@ def _run_jobs(
     that crashes on its own is reported, as ``CRASHED``.
     """
     results: dict[int, tuple[int | None, str | None]] = {}
+    if not jobs:
+        return results
     if num_workers <= 0:
         for chunk in _chunks(jobs, 1):
             for number, length, reason in work(chunk, p):
