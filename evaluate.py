@@ -1,6 +1,7 @@
 """Evaluate a trained run: `python evaluate.py run=<run dir>` or `python evaluate.py ckpt=<path>`.
 
 Writes <run dir>/eval/metrics.json and figures, and logs them to the run's W&B run.
+`data=<name>` scores the model on other data; `viewer=true` builds the embedding viewer.
 """
 
 import hydra
@@ -22,6 +23,8 @@ def main(cfg: DictConfig) -> None:
         log_to_wandb=cfg.log_to_wandb,
         ckpt_path=cfg.ckpt,
         which=cfg.which,
+        data_cfg=cfg.get("data"),
+        viewer=cfg.viewer,
     )
     shown = {k: v for k, v in metrics.items() if isinstance(v, float)}
     print({k: round(v, 4) for k, v in shown.items()})

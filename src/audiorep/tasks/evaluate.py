@@ -13,10 +13,12 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from audiorep.evaluation import disentanglement
+from audiorep.evaluation import disentanglement, protocol
 from audiorep.evaluation.baselines import fit_linear_baseline
+from audiorep.evaluation.clip_baselines import logmel_mean, mfcc_stats
 from audiorep.evaluation.figures import (
     plot_latent_traversals,
     plot_mutual_information,
@@ -24,6 +26,7 @@ from audiorep.evaluation.figures import (
     plot_reconstructions,
 )
 from audiorep.evaluation.projections import project_2d
+from audiorep.evaluation.protocol_figures import protocol_figures
 from audiorep.tasks.build import build_datamodule, build_model
 from audiorep.tasks.checkpointing import (
     find_checkpoint,
@@ -43,17 +46,28 @@ GROUND_TRUTH_INTERFACE = (
 
 
 def load_run(
-    ckpt_path: str | Path,
+    ckpt_path: str | Path, data_cfg: DictConfig | None = None
 ) -> tuple[DictConfig, L.LightningDataModule, L.LightningModule, dict[str, Any]]:
-    """Config, data and trained model, rebuilt from a checkpoint alone."""
+    """Config, data and trained model, rebuilt from a checkpoint alone.
+
+    With ``data_cfg`` the returned data is that instead of the training data: the model
+    is still built for its training data (input length, clip table), then scored on it.
+    """
     checkpoint = load_checkpoint(ckpt_path)
     metadata = run_metadata(checkpoint, ckpt_path)
     cfg = OmegaConf.create(metadata["config"])
-    datamodule = build_datamodule(cfg)
-    model = build_model(cfg, datamodule)
+    training_data = build_datamodule(cfg)
+    hyperparameters = checkpoint.get("hyper_parameters") or {}
+    model = build_model(cfg, training_data, num_clips=hyperparameters.get("num_clips"))
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
-    return cfg, datamodule, model, metadata
+    # The clip length the model was built for (models with a fixed input length).
+    metadata["num_samples"] = int(training_data.num_samples)
+    if data_cfg is not None:
+        with open_dict(cfg):
+            cfg.data = data_cfg
+        return cfg, instantiate(data_cfg), model, metadata
+    return cfg, training_data, model, metadata
 
 
 def _batched(
@@ -206,6 +220,148 @@ def make_figures(
     return figures
 
 
+CLIP_BASELINES: dict[str, Callable[[list[np.ndarray], int], np.ndarray]] = {
+    "mfcc_stats": mfcc_stats,
+    "logmel_mean": logmel_mean,
+}
+
+
+def _fit_length(audio: np.ndarray, num_samples: int) -> np.ndarray:
+    """The centred ``num_samples`` of a clip, zero-padded when it is shorter."""
+    if len(audio) >= num_samples:
+        start = (len(audio) - num_samples) // 2
+        return audio[start : start + num_samples]
+    out = np.zeros(num_samples, dtype=np.float32)
+    out[: len(audio)] = audio
+    return out
+
+
+def clip_embeddings(
+    embed: Callable[[torch.Tensor], torch.Tensor],
+    clips: list[np.ndarray],
+    batch_size: int,
+    num_samples: int | None = None,
+) -> np.ndarray:
+    """One vector per clip, (N, D), in the clips' order.
+
+    Models with a fixed input length (``num_samples``: the VAE) see each clip's centre,
+    zero-padded when short. Models that take any length see whole clips, batched by
+    length: clips are sorted by length and each batch is cut to its shortest clip, which
+    with sorted lengths trims only a few samples, instead of padding with silence that
+    the model would embed.
+    """
+    if not clips:
+        raise ValueError("no clips to embed")
+    lengths = np.array([len(c) for c in clips])
+    order = np.argsort(lengths, kind="stable")
+    vectors: np.ndarray | None = None
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        length = num_samples or int(lengths[chunk].min())
+        audio = np.stack([_fit_length(clips[i], length) for i in chunk]).astype(np.float32)
+        with torch.no_grad():
+            out = embed(torch.from_numpy(audio)).detach().cpu().numpy()
+        if vectors is None:
+            vectors = np.zeros((len(clips), out.shape[1]), dtype=np.float32)
+        vectors[chunk] = out
+    return vectors
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in protocol.scalar_metrics(metrics).items()}
+
+
+def write_embeddings(
+    path: Path, embeddings: np.ndarray, data: Any, split_of_clip: np.ndarray
+) -> Path:
+    """``eval/embeddings.npz``, the viewer's input: embeddings, audio paths, metadata."""
+    metadata = data.metadata
+    columns = {
+        f"meta:{name}": np.asarray(values).astype(str)
+        for name, values in metadata.items()
+        if name != "path"
+    }
+    columns["meta:split"] = split_of_clip
+    np.savez(
+        path,
+        embeddings=embeddings.astype(np.float32),
+        audio_path=np.array([str(data.source_path(i)) for i in range(data.num_clips)]),
+        clip_id=np.asarray(metadata["path"]).astype(str),
+        **columns,
+    )
+    return path
+
+
+def _data_name(data_cfg: DictConfig) -> str:
+    target = str(data_cfg.get("_target_", "data")).rsplit(".", 1)[-1]
+    root = data_cfg.get("root")
+    return f"{target}-{Path(str(root)).name}" if root else target
+
+
+def print_protocol_summary(metrics: dict[str, Any], label_columns: list[str]) -> None:
+    """The headline probe numbers of the model and each baseline, one line per column."""
+    for column in label_columns:
+        key = f"{column}/probe/logreg/macro_f1"
+        parts = [f"model {metrics.get(key, float('nan')):.3f}"]
+        for name, values in metrics.get("baselines", {}).items():
+            parts.append(f"{name} {values.get(key, float('nan')):.3f}")
+        log.info("%s logistic-regression macro-F1: %s", column, ", ".join(parts))
+
+
+def clip_protocol(
+    model: L.LightningModule,
+    data: Any,
+    eval_cfg: DictConfig,
+    out_dir: Path,
+    seed: int,
+    num_samples: int | None,
+) -> tuple[dict[str, Any], dict[str, str], np.ndarray]:
+    """The evaluation protocol on a labelled clip collection: the model's embeddings and
+    each baseline's, scored the same way; figures of the model's embeddings."""
+    cfg = eval_cfg.protocol
+    data.setup("test")
+    clips = [np.asarray(data.clip_audio(i)) for i in range(data.num_clips)]
+    labels = {c: np.asarray(data.metadata[c]) for c in data.label_columns}
+    # Predefined folds are cross-validated (ESC-50, DCASE); folds that are a fixed
+    # train/validation/test split (FMA) are used as that split.
+    folds = data.folds if getattr(data, "folds_are_cross_validation", True) else None
+    splits = None if folds is not None else {s: data.split_indices(s) for s in protocol.SPLITS}
+    options = dict(probe_C=list(cfg.probe_C), knn_k=int(cfg.knn_k))
+
+    log.info("embedding %d clips", len(clips))
+    embeddings = clip_embeddings(model.embed, clips, int(cfg.batch_size), num_samples)
+    metrics: dict[str, Any] = protocol.evaluate_embeddings(
+        embeddings, labels, splits, folds, seed, **options
+    )
+    metrics["baselines"] = {}
+    for name in cfg.baselines:
+        if name not in CLIP_BASELINES:
+            raise ValueError(
+                f"eval.protocol.baselines has {name!r}; choose from {sorted(CLIP_BASELINES)}"
+            )
+        log.info("evaluation protocol on the %s baseline", name)
+        baseline = CLIP_BASELINES[name](clips, data.sample_rate)
+        metrics["baselines"][name] = protocol.evaluate_embeddings(
+            baseline, labels, splits, folds, seed, **options
+        )
+    figures = {}
+    if eval_cfg.figures.enabled:
+        figures = {
+            name: str(path)
+            for name, path in protocol_figures(
+                embeddings, labels, out_dir, seed, max_points=int(cfg.figure_points)
+            ).items()
+        }
+    split_of_clip = np.full(data.num_clips, "", dtype=object)
+    if folds is not None:
+        split_of_clip[:] = [f"fold {f}" for f in folds]
+    else:
+        for split, index in splits.items():
+            split_of_clip[index] = split
+    write_embeddings(out_dir / "embeddings.npz", embeddings, data, split_of_clip.astype(str))
+    return metrics, figures, embeddings
+
+
 def _log_to_wandb(
     run_dir: Path,
     cfg: DictConfig,
@@ -252,14 +408,25 @@ def evaluate_run(
     log_to_wandb: bool = True,
     ckpt_path: str | Path | None = None,
     which: str = "best",
+    data_cfg: DictConfig | None = None,
+    viewer: bool = False,
 ) -> dict[str, Any]:
-    """Score a run's checkpoint; writes <run dir>/eval/metrics.json and figures."""
+    """Score a run's checkpoint; writes <run dir>/eval/metrics.json and figures.
+
+    Data with ground-truth factors gets the disentanglement suite; labelled clip
+    collections get the evaluation protocol (probes, k-NN, clustering, projections) for
+    the model and the baselines, ``eval/embeddings.npz``, and with ``viewer`` the
+    interactive viewer in ``eval/viewer/``. ``data_cfg`` scores the model on other data
+    (results then go to ``eval/<data name>/``).
+    """
     start = time.perf_counter()
     ckpt = Path(ckpt_path) if ckpt_path else find_checkpoint(run_dir, which)
     run_dir = Path(run_dir) if run_dir else ckpt.parent.parent
     out_dir = run_dir / "eval"
+    if data_cfg is not None:
+        out_dir = out_dir / _data_name(data_cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg, data, model, metadata = load_run(ckpt)
+    cfg, data, model, metadata = load_run(ckpt, data_cfg)
     data.prepare_data()
     represent = _batched(model.embed, int(eval_cfg.disentanglement.batch_size))
 
@@ -294,11 +461,27 @@ def evaluate_run(
                 k: v for k, v in baseline_scores.items() if k not in ("versions", "seconds")
             }
 
-    figures = (
-        make_figures(model, data, codes, eval_cfg, out_dir, seed)
-        if eval_cfg.figures.enabled
-        else {}
-    )
+    figures: dict[str, str] = {}
+    if eval_cfg.figures.enabled and hasattr(model, "decode_traversals"):
+        figures.update(make_figures(model, data, codes, eval_cfg, out_dir, seed))
+
+    if hasattr(data, "label_columns") and eval_cfg.protocol.enabled:
+        fixed = None if getattr(model, "accepts_any_length", False) else metadata["num_samples"]
+        scores, protocol_plots, _ = clip_protocol(model, data, eval_cfg, out_dir, seed, fixed)
+        metrics.update(scores)
+        figures.update(protocol_plots)
+        print_protocol_summary(scores, data.label_columns)
+        if viewer:
+            from audiorep.viewer import build_viewer
+
+            index = build_viewer(out_dir / "embeddings.npz", out_dir / "viewer", seed=seed)
+            log.info("viewer: %s", index)
+            metrics["viewer"] = str(index)
+    elif viewer:
+        raise ValueError(
+            "viewer=true needs labelled clips (an audio data module); this run's data has none"
+        )
+
     metrics["checkpoint"] = str(ckpt)
     metrics["versions"] = {**metrics.get("versions", {}), **library_versions()}
     metrics["evaluation_seconds"] = round(time.perf_counter() - start, 2)
