@@ -33,6 +33,7 @@ __all__ = [
     "RENDER_VERSION",
     "family_of",
     "find_soundfont",
+    "fluidsynth_version",
     "program_number",
     "render_note",
     "render_notes",
@@ -218,6 +219,7 @@ class _FluidLib:
         self.remove_sfont = self._proto(lib, "fluid_synth_remove_sfont", i32, ptr, ptr)
         self.all_sounds_off = self._proto(lib, "fluid_synth_all_sounds_off", i32, ptr, i32)
         self.set_log_function = self._proto(lib, "fluid_set_log_function", ptr, i32, ptr, ptr)
+        self.version_str = self._proto(lib, "fluid_version_str", ctypes.c_char_p)
 
     @staticmethod
     def _proto(lib: ctypes.CDLL, name: str, restype: Any, *argtypes: Any) -> Any:
@@ -306,6 +308,11 @@ def _loaded(soundfont: str | os.PathLike | None, sample_rate: int) -> _LoadedSou
     if key not in _LOADED:
         _LOADED[key] = _LoadedSoundFont(path, sample_rate)
     return _LOADED[key]
+
+
+def fluidsynth_version() -> str:
+    """The libfluidsynth version, e.g. ``"2.3.1"``: part of rendered datasets' cache keys."""
+    return _FluidLib(_import_fluidsynth()).version_str().decode()
 
 
 def _check_note(program: int, pitch: int, velocity: int) -> tuple[int, int, int]:

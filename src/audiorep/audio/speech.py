@@ -15,12 +15,22 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 
 import numpy as np
 
 from audiorep.audio.io import read_audio
 
-__all__ = ["ESPEAK_PACKAGE", "espeak_executable", "list_variants", "list_voices", "speak"]
+__all__ = [
+    "ESPEAK_PACKAGE",
+    "check_voice",
+    "espeak_executable",
+    "espeak_version",
+    "list_variants",
+    "list_voices",
+    "speak",
+    "speak_all",
+]
 
 ESPEAK_PACKAGE = "espeak-ng"
 
@@ -46,6 +56,13 @@ def _run(*args: str) -> str:
             f"{(result.stderr or result.stdout).strip()}"
         )
     return result.stdout
+
+
+@functools.lru_cache(maxsize=1)
+def espeak_version() -> str:
+    """The espeak-ng version line, e.g. ``"eSpeak NG text-to-speech: 1.51"``: part of
+    synthesised datasets' cache keys, since another version speaks differently."""
+    return _run("--version").split("  Data at:")[0].strip()
 
 
 def _voice_table(spec: str) -> list[list[str]]:
@@ -78,7 +95,8 @@ def list_variants() -> tuple[str, ...]:
     return tuple(row[4].removeprefix("!v/") for row in _voice_table("variant"))
 
 
-def _check_voice(voice: str) -> None:
+def check_voice(voice: str) -> None:
+    """Raise ValueError unless ``voice`` is a known voice with, if given, a known variant."""
     base, _, variant = voice.partition("+")
     if base not in list_voices():
         raise ValueError(
@@ -113,10 +131,20 @@ def speak(
         raise ValueError(f"speak: speed_wpm must be 80-450 words per minute, got {speed_wpm}")
     if not 0 <= int(pitch) <= 99:
         raise ValueError(f"speak: pitch must be 0-99, got {pitch}")
-    _check_voice(voice)
+    check_voice(voice)
     with tempfile.TemporaryDirectory(prefix="audiorep-espeak-") as tmp:
         path = os.path.join(tmp, "speech.wav")
         # "--" ends the options, so text starting with "-" is spoken, not parsed.
         _run("-v", voice, "-s", str(int(speed_wpm)), "-p", str(int(pitch)), "-w", path, "--", text)
         audio, _ = read_audio(path, sample_rate)
     return audio
+
+
+def speak_all(
+    requests: Sequence[tuple[str, str, int, int]], sample_rate: int = 16000
+) -> list[np.ndarray]:
+    """``speak`` each ``(text, voice, speed_wpm, pitch)`` -> one (T_i,) float32 array each.
+
+    A top-level function of picklable arguments, so worker processes can run it.
+    """
+    return [speak(text, voice, speed, pitch, sample_rate) for text, voice, speed, pitch in requests]
