@@ -102,6 +102,21 @@ def frame_statistics(
     return np.stack(means).astype(np.float32), np.stack(stds).astype(np.float32)
 
 
+def _framing(
+    sample_rate: int, n_fft: int | None, hop_length: int | None, fmin: float, fmax: float | None
+) -> dict[str, object]:
+    """Frame and band settings shared by both baselines, with the defaults filled in."""
+    n_fft = n_fft or default_fft_size(sample_rate)
+    return {
+        "n_fft": n_fft,
+        "hop_length": hop_length or n_fft // 4,
+        "fmin": fmin,
+        "fmax": fmax,
+        "center": True,  # centred, zero-padded frames: what makes batching exact
+        "pad_mode": "constant",
+    }
+
+
 def mfcc_stats(
     clips: Sequence[np.ndarray],
     sample_rate: int,
@@ -118,19 +133,8 @@ def mfcc_stats(
     Columns are the n_mfcc means, then the n_mfcc standard deviations. ``n_fft`` defaults
     to ``default_fft_size(sample_rate)`` and ``hop_length`` to a quarter of it.
     """
-    n_fft = n_fft or default_fft_size(sample_rate)
-    hop_length = hop_length or n_fft // 4
-    feature = MFCC(
-        sample_rate,
-        n_mfcc=n_mfcc,
-        n_mels=n_mels,
-        n_fft=n_fft,
-        hop_length=hop_length,
-        fmin=fmin,
-        fmax=fmax,
-        center=True,
-        pad_mode="constant",
-    )
+    framing = _framing(sample_rate, n_fft, hop_length, fmin, fmax)
+    feature = MFCC(sample_rate, n_mfcc=n_mfcc, n_mels=n_mels, **framing)
     mean, std = frame_statistics(clips, feature, device=device)
     return np.concatenate([mean, std], axis=1)
 
@@ -146,16 +150,7 @@ def logmel_mean(
     device: str | torch.device = "cpu",
 ) -> np.ndarray:
     """Mean log-mel spectrum, log(mel power + 1e-6), over each clip's frames: -> (N, n_mels)."""
-    n_fft = n_fft or default_fft_size(sample_rate)
-    hop_length = hop_length or n_fft // 4
     feature = LogMel(
-        sample_rate,
-        n_mels=n_mels,
-        n_fft=n_fft,
-        hop_length=hop_length,
-        fmin=fmin,
-        fmax=fmax,
-        center=True,
-        pad_mode="constant",
+        sample_rate, n_mels=n_mels, **_framing(sample_rate, n_fft, hop_length, fmin, fmax)
     )
     return frame_statistics(clips, feature, device=device)[0]
