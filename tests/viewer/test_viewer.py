@@ -78,6 +78,10 @@ def test_load_viewer_input_names_what_is_wrong(tmp_path):
     np.savez(npz, embeddings=np.ones((3, 2)), clip_id=np.array(["a", "b", None], dtype=object))
     with pytest.raises(ValueError, match="unicode arrays"):
         load_viewer_input(npz)
+    with pytest.raises(ValueError, match="too few to compute"):
+        build_viewer(good, tmp_path / "three")
+    with pytest.raises(ValueError, match="'pca' is not one of"):
+        build_viewer(good, tmp_path / "three", projections=("pca",))
     loaded = load_viewer_input({**good, "projection:umap": np.zeros((3, 2))})
     assert loaded.audio_path.tolist() == ["", "", ""] and set(loaded.projections) == {"umap"}
 
@@ -156,6 +160,8 @@ def viewer_dir(tmp_path_factory) -> tuple[Path, dict[str, np.ndarray]]:
     # Through lists: numpy's fixed-width strings would cut the longer name.
     arrays["clip_id"] = np.array([HOSTILE, *arrays["clip_id"][1:].tolist()])
     arrays["audio_path"] = np.array([str(hostile_path), *arrays["audio_path"][1:].tolist()])
+    # More values than the filter lists as checkboxes: it gets a "contains" box instead.
+    arrays["meta:recording"] = np.array([f"rec{i:03d}" for i in range(N_CLIPS)])
     # One thread: on a busy machine OpenMP's spin-waits make t-SNE of 240 points take 10 s.
     with threadpool_limits(1):
         index = build_viewer(arrays, tmp / "out", max_audio=N_CLIPS, title="synthetic clips")
@@ -258,6 +264,7 @@ def test_page_plays_lists_neighbours_and_colours_by_distance(page, viewer_dir, t
     assert page.locator("#colour-bar").count() == 1
 
     # Hostile text stayed text: no dialog, no injected element, nothing fetched from outside.
+    assert "<" not in (folder / "data.js").read_text(encoding="utf-8")
     assert page.dialogs == []
     assert page.locator("img").count() == 0
     assert all(url.startswith("file://") for url in page.requests)
@@ -275,6 +282,12 @@ def test_filter_search_hover_and_projection_switch(page, viewer_dir):
     assert page.evaluate("viewer.visibleCount") == N_CLIPS - int((labels == first_label).sum())
     assert "of 240 clips shown" in page.locator("#counts").text_content()
     page.locator("details.filter button", has_text="all").first.click()
+    assert page.evaluate("viewer.visibleCount") == N_CLIPS
+
+    page.locator("details.filter summary", has_text="recording").click()
+    page.fill("details.filter input[type=search]", "rec00")
+    assert page.evaluate("viewer.visibleCount") == 10
+    page.fill("details.filter input[type=search]", "")
     assert page.evaluate("viewer.visibleCount") == N_CLIPS
 
     page.fill("#search", "onerror")

@@ -47,6 +47,8 @@ META_PREFIX = "meta:"
 PROJECTION_PREFIX = "projection:"
 PROJECTION_TITLES = {"umap": "UMAP", "tsne": "t-SNE"}
 CLUSTER_COLUMN = "kmeans_cluster"
+# t-SNE's perplexity must stay below the number of clips (project_2d uses at least 2).
+MIN_CLIPS_TO_PROJECT = 4
 # The seed's sphere_kmeans.py default (--centers 8).
 DEFAULT_CLUSTERS = 8
 # Formats chromium plays as they are; anything else soundfile reads becomes WAV.
@@ -297,6 +299,12 @@ def build_viewer(
     out_dir = Path(out_dir)
     _prepare_out_dir(out_dir)
     n = data.num_clips
+    missing = [m for m in projections if m not in data.projections]
+    if missing and n < MIN_CLIPS_TO_PROJECT:
+        raise ValueError(
+            f"viewer: {n} clips are too few to compute {missing}; "
+            f"it needs at least {MIN_CLIPS_TO_PROJECT}"
+        )
     rng = np.random.default_rng(seed)
 
     maps = {}
