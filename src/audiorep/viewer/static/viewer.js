@@ -143,7 +143,7 @@
     selected: -1,
     distances: null,
     neighbours: [],
-    view: { scale: 1, tx: 0, ty: 0, moved: false },
+    view: { scale: 1, fitScale: 1, tx: 0, ty: 0, moved: false },
     width: 0, height: 0, dpr: 1,
     drawQueued: false,
     timings: { dataDecodedMs: 0, firstDrawMs: 0, firstRenderMs: 0, lastDrawMs: 0, lastDistanceMs: 0 }
@@ -272,14 +272,21 @@
     return Math.min(base * Math.sqrt(Math.max(1, S.view.scale / S.view.fitScale)), 8);
   }
 
-  function fitView() {
-    var p = S.projection.points;
+  /* [xmin, xmax, ymin, ymax] of a projection's points. */
+  function bounds(p) {
     var x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     for (var i = 0; i < n; i++) {
       var x = p[2 * i], y = p[2 * i + 1];
-      if (x < x0) x0 = x; if (x > x1) x1 = x;
-      if (y < y0) y0 = y; if (y > y1) y1 = y;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
     }
+    return [x0, x1, y0, y1];
+  }
+
+  function fitView() {
+    var b = bounds(S.projection.points), x0 = b[0], x1 = b[1], y0 = b[2], y1 = b[3];
     var pad = 16, w = Math.max(1, S.width - 2 * pad), h = Math.max(1, S.height - 2 * pad);
     var dx = x1 - x0 || 1, dy = y1 - y0 || 1;
     var scale = Math.min(w / dx, h / dy);
@@ -407,12 +414,7 @@
 
   // ---------------------------------------------------------------- hit-testing
   function buildGrid(projection) {
-    var p = projection.points;
-    var x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity, i;
-    for (i = 0; i < n; i++) {
-      if (p[2 * i] < x0) x0 = p[2 * i]; if (p[2 * i] > x1) x1 = p[2 * i];
-      if (p[2 * i + 1] < y0) y0 = p[2 * i + 1]; if (p[2 * i + 1] > y1) y1 = p[2 * i + 1];
-    }
+    var p = projection.points, b = bounds(p), x0 = b[0], x1 = b[1], y0 = b[2], y1 = b[3], i;
     var side = Math.max(1, Math.ceil(Math.sqrt(n / 4))); // about 4 points per cell
     var cw = (x1 - x0) / side || 1, ch = (y1 - y0) / side || 1;
     var cellOf = new Int32Array(n);
