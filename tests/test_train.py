@@ -182,7 +182,7 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     (run_dir,) = _run_dirs(tmp_path)
     done = json.loads((run_dir / "train_done.json").read_text())
     # Each of the 2 processes sees half of the training split per epoch.
-    from audiorep.data.toy_synth import split_sizes
+    from audiorep.data.clips import split_sizes
 
     n_train = split_sizes(108, [0.8, 0.1, 0.1])[0]
     steps_per_epoch = math.ceil(math.ceil(n_train / 2) / 16)

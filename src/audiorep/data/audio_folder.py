@@ -44,9 +44,8 @@ from audiorep.data.clips import (
     scan_folder,
     split_indices,
 )
-from audiorep.data.loading import make_dataloader
+from audiorep.data.loading import already_batched, make_dataloader
 from audiorep.data.preprocess import PACKED_FILE, REPORT_FILE, load_index, preprocess_clips
-from audiorep.data.toy_synth import _already_batched
 
 log = logging.getLogger(__name__)
 
@@ -399,7 +398,7 @@ class AudioFolderDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             # Batches come whole from the datasets' __getitems__.
-            collate_fn=_already_batched,
+            collate_fn=already_batched,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -454,6 +453,8 @@ class FMADataModule(AudioFolderDataModule):
     """
 
     name = "fma"
+    #: FMA's folds are its fixed training/validation/test split, not folds to rotate.
+    folds_are_cross_validation = False
 
     def __init__(
         self,

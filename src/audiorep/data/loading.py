@@ -8,6 +8,11 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 
 
+def already_batched(batch: dict[str, Any]) -> dict[str, Any]:
+    """collate_fn for datasets whose ``__getitems__`` returns a whole batch already."""
+    return batch
+
+
 def make_dataloader(
     dataset: Dataset | None,
     batch_size: int,

@@ -27,10 +27,10 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader, Dataset
 
-from audiorep.data.loading import make_dataloader
-
 from audiorep.audio.synthesis import HARMONICS, SYNTH_VERSION, partial_amplitudes, render_additive
 from audiorep.data.cache import atomic_path, config_hash, verify_manifest, write_manifest
+from audiorep.data.clips import split_sizes
+from audiorep.data.loading import already_batched, make_dataloader
 
 log = logging.getLogger(__name__)
 
@@ -418,21 +418,6 @@ class ToySynthDataset(Dataset):
         return state
 
 
-def split_sizes(n: int, splits: Sequence[float]) -> list[int]:
-    """Sizes of train/val[/test] for fractions ``splits`` summing to 1; train takes the rounding."""
-    splits = [float(s) for s in splits]
-    if len(splits) not in (2, 3) or any(s < 0 for s in splits) or abs(sum(splits) - 1) > 1e-6:
-        raise ValueError(
-            f"data.splits must be 2 or 3 non-negative fractions summing to 1, got {splits}"
-        )
-    rest = [int(round(n * s)) for s in splits[1:]]
-    return [n - sum(rest), *rest]
-
-
-def _already_batched(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return batch
-
-
 class ToySynthDataModule(L.LightningDataModule):
     """LightningDataModule of the toy dataset, with the ground-truth interface of DESIGN.md.
 
@@ -556,7 +541,7 @@ class ToySynthDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             # Batches come whole from ToySynthDataset.__getitems__.
-            collate_fn=_already_batched,
+            collate_fn=already_batched,
         )
 
     def train_dataloader(self) -> DataLoader:
