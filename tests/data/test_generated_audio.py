@@ -22,6 +22,7 @@ from audiorep.data.cache import MANIFEST_NAME
 from audiorep.data.soundfont_notes import (
     DROPPED_FILE,
     METADATA_FILE,
+    ClipSpec,
     SoundfontNotesDataModule,
     render_clip_folder,
 )
@@ -51,7 +52,8 @@ SMALL_SPEAKERS = ["en-us+m1", "en-gb+f2", "en-gb-scotland+m3", "en-029+f4"]
 
 
 def _datamodule(compose_train, config: str, **overrides):
-    cfg = compose_train(f"data={config}")
+    # small=False: the config named is the one composed, never swapped for SMALL_DATA's.
+    cfg = compose_train(f"data={config}", small=False)
     return instantiate(cfg.data, progress=False, **overrides)
 
 
@@ -211,17 +213,17 @@ def test_note_level_and_grouped_splits(compose_train) -> None:
     grouped = _datamodule(compose_train, "soundfont_notes_small", group_column="program")
     grouped.prepare_data()
     grouped.setup()
-    programs = [set(grouped.metadata["program"][grouped.split_indices(s)]) for s in ("train", "val", "test")]  # fmt: skip
+    programs = [
+        set(grouped.metadata["program"][grouped.split_indices(s)]) for s in ("train", "val", "test")
+    ]
     assert all(programs) and not (programs[0] & programs[1] or programs[0] & programs[2])
     assert not programs[1] & programs[2]
 
 
 def test_render_clip_folder_drops_silent_and_nan_clips(tmp_path: Path) -> None:
-    from audiorep.data.soundfont_notes import ClipSpec
-
     clips = [
         ClipSpec(f"c{i}.wav", {"kind": kind}, (kind,))
-        for i, kind in enumerate(["tone", "zero", "quiet", "nan", "tone"])  # fmt: skip
+        for i, kind in enumerate(["tone", "zero", "quiet", "nan", "tone"])
     ]
     result = render_clip_folder(
         "fake",
@@ -281,3 +283,34 @@ def test_spoken_digits_labels_speakers_and_grouped_splits(compose_train) -> None
     again = _datamodule(compose_train, "spoken_digits_small")
     again.prepare_data()
     assert again.last_render.rendered == 0
+
+
+# A process whose OpenMP threads have run (torch's, once a model computed anything) then
+# forks rendering workers: as in train.py. Run apart, so a hang fails instead of hanging.
+_RENDER_AFTER_TORCH = """
+import sys, torch
+torch.ones(10**7).mul(2).sum()  # starts torch's OpenMP thread pool
+from audiorep.data.soundfont_notes import SoundfontNotesDataModule
+dm = SoundfontNotesDataModule(data_dir=sys.argv[1], programs=list(range(20)), pitches=[60],
+                              velocities=[100], seconds=0.5, note_seconds=0.25,
+                              render_workers=2, progress=False)
+print(dm.render().num_kept)
+"""
+
+
+@needs_fluidsynth
+def test_forked_render_workers_survive_a_running_openmp_pool(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _RENDER_AFTER_TORCH, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("rendering workers hung after torch had run (OpenMP across fork)")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "20"

@@ -34,6 +34,7 @@ __all__ = [
     "family_of",
     "find_soundfont",
     "fluidsynth_version",
+    "load_soundfont",
     "program_number",
     "render_note",
     "render_notes",
@@ -213,7 +214,9 @@ class _FluidLib:
     def __init__(self, fluidsynth: Any):
         lib = ctypes.CDLL(fluidsynth._fl._name)
         ptr, i32 = ctypes.c_void_p, ctypes.c_int
-        self.write_float = self._proto(lib, "fluid_synth_write_float", i32, ptr, i32, ptr, i32, i32, ptr, i32, i32)  # fmt: skip
+        # (synth, len, left buffer, offset, stride, right buffer, offset, stride)
+        stereo_out = (ptr, i32, i32, ptr, i32, i32)
+        self.write_float = self._proto(lib, "fluid_synth_write_float", i32, ptr, i32, *stereo_out)
         self.get_sfont_by_id = self._proto(lib, "fluid_synth_get_sfont_by_id", ptr, ptr, i32)
         self.add_sfont = self._proto(lib, "fluid_synth_add_sfont", i32, ptr, ptr)
         self.remove_sfont = self._proto(lib, "fluid_synth_remove_sfont", i32, ptr, ptr)
@@ -266,8 +269,12 @@ class _LoadedSoundFont:
         """Pull ``n`` samples from ``synth`` -> (n,) float32, the mean of left and right."""
         left = np.zeros(n, dtype=np.float32)
         right = np.zeros(n, dtype=np.float32)
-        if n and self.lib.write_float(synth.synth, n, left.ctypes.data, 0, 1, right.ctypes.data, 0, 1) != 0:  # fmt: skip
-            raise RuntimeError("fluid_synth_write_float failed")
+        if n:
+            status = self.lib.write_float(
+                synth.synth, n, left.ctypes.data, 0, 1, right.ctypes.data, 0, 1
+            )
+            if status != 0:
+                raise RuntimeError("fluid_synth_write_float failed")
         return (left + right) * np.float32(0.5)
 
     def render(
@@ -308,6 +315,17 @@ def _loaded(soundfont: str | os.PathLike | None, sample_rate: int) -> _LoadedSou
     if key not in _LOADED:
         _LOADED[key] = _LoadedSoundFont(path, sample_rate)
     return _LOADED[key]
+
+
+def load_soundfont(soundfont: str | os.PathLike | None, sample_rate: int = 16000) -> None:
+    """Parse a SoundFont in this process now, for ``render_notes`` at ``sample_rate``.
+
+    Call it before forking rendering workers: they inherit the parsed font. A forked
+    child that parsed it itself would run FluidSynth's OpenMP-parallel sample loader,
+    which hangs in a process forked from one whose OpenMP threads have run (torch's,
+    once a model has computed anything): GNU OpenMP does not survive fork.
+    """
+    _loaded(soundfont, sample_rate)
 
 
 def fluidsynth_version() -> str:

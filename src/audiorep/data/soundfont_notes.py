@@ -44,6 +44,7 @@ from audiorep.audio.soundfont import (
     family_of,
     find_soundfont,
     fluidsynth_version,
+    load_soundfont,
     program_number,
     render_notes,
 )
@@ -65,8 +66,11 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ClipSpec",
+    "GeneratedAudioDataModule",
     "RenderResult",
     "SoundfontNotesDataModule",
+    "load_clip_table",
+    "note_clips",
     "note_grid",
     "render_clip_folder",
     "soundfont_notes_config",
@@ -74,7 +78,6 @@ __all__ = [
 
 METADATA_FILE = "metadata.csv"
 DROPPED_FILE = "dropped.csv"
-LABEL_COLUMNS = ("program", "family", "pitch", "velocity")
 
 
 # -- rendering a generated dataset into a folder (shared with spoken_digits) --------------
@@ -103,10 +106,6 @@ class RenderResult:
     num_kept: int
     dropped: list[tuple[str, str]]
     rendered: int
-
-    @property
-    def metadata_path(self) -> Path:
-        return self.cache_dir / METADATA_FILE
 
 
 def _silence_reason(audio: np.ndarray, silence_db: float) -> str | None:
@@ -246,9 +245,11 @@ def render_clip_folder(
     if damaged := _drop_damaged(cache_dir, old_manifest):
         log.warning("%s: %d damaged clips in %s are rendered again", name, damaged, cache_dir)
 
-    todo = [i for i, clip in enumerate(clips) if not _complete_wav(cache_dir / clip.path, sample_rate)]  # fmt: skip
-    if len(todo) < len(clips):
-        log.info("%s: %d of %d clips were already rendered", name, len(clips) - len(todo), len(clips))  # fmt: skip
+    todo = [
+        i for i, clip in enumerate(clips) if not _complete_wav(cache_dir / clip.path, sample_rate)
+    ]
+    if done := len(clips) - len(todo):
+        log.info("%s: %d of %d clips were already rendered", name, done, len(clips))
     dropped: dict[int, str] = {}
     clipped = 0
     with _progress(f"rendering {name}", progress) as bar:
@@ -297,7 +298,7 @@ def _log_dropped(name: str, cache_dir: Path, total: int, dropped: list[tuple[str
         name,
         len(dropped),
         total,
-        cache_dir / DROPPED_FILE,  # fmt: skip
+        cache_dir / DROPPED_FILE,
     )
     for path, reason in dropped[:10]:
         log.warning("  dropped %s: %s", path, reason)
@@ -537,6 +538,12 @@ class SoundfontNotesDataModule(GeneratedAudioDataModule):
 
     def clips(self) -> list[ClipSpec]:
         return note_clips(self.programs, self.pitches, self.velocities)
+
+    def render(self) -> RenderResult:
+        # Parsed here, before the rendering workers are forked, so they inherit it
+        # (see load_soundfont: a child parsing it would hang after torch has run).
+        load_soundfont(self.soundfont, self.sample_rate)
+        return super().render()
 
     def render_chunk(self) -> Callable[[list[tuple]], Sequence[np.ndarray]]:
         return partial(
