@@ -14,7 +14,11 @@ os.environ.setdefault("WANDB_SILENT", "true")
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 # Heavy datasets swapped for their small grid in tests.
-SMALL_DATA = {"toy_synth": "toy_synth_small"}
+SMALL_DATA = {
+    "toy_synth": "toy_synth_small",
+    "soundfont_notes": "soundfont_notes_small",
+    "spoken_digits": "spoken_digits_small",
+}
 
 
 @pytest.fixture(scope="session")

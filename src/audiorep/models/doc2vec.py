@@ -159,6 +159,9 @@ class Doc2Vec(L.LightningModule):
         batch, num_frames, dim = origin.shape
         vectors = torch.zeros(batch, dim, device=origin.device, requires_grad=True)
         optimizer = torch.optim.Adam([vectors], lr=self.infer_lr)
+        # The step size decays linearly to zero, as doc2vec's inference does, so the
+        # vectors settle instead of wandering with the last steps' samples.
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 1.0 - i / steps)
         p_local = 1.0 / (1 + self.negatives_per_positive)
         rows = torch.arange(batch, device=origin.device)[:, None]
         with torch.enable_grad():
@@ -183,6 +186,7 @@ class Doc2Vec(L.LightningModule):
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                schedule.step()
         self.train(was_training)
         return vectors.detach()
 

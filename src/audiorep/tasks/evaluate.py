@@ -474,7 +474,13 @@ def evaluate_run(
         if viewer:
             from audiorep.viewer import build_viewer
 
-            index = build_viewer(out_dir / "embeddings.npz", out_dir / "viewer", seed=seed)
+            index = build_viewer(
+                out_dir / "embeddings.npz",
+                out_dir / "viewer",
+                max_audio=int(eval_cfg.viewer.max_audio),
+                projections=list(eval_cfg.viewer.projections),
+                seed=seed,
+            )
             log.info("viewer: %s", index)
             metrics["viewer"] = str(index)
     elif viewer:
