@@ -8,7 +8,10 @@ with TimGM6mb and espeak-ng (``.ci/run`` installs them); skipped with the reason
 from __future__ import annotations
 
 import csv
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +51,7 @@ needs_espeak = pytest.mark.skipif(
 
 BATCH_KEYS = {"audio", "clip_index", "label"}
 SMALL_NOTES_KEPT = 46  # 6 programs x 4 pitches x 2 velocities, baritone sax silent at 84
+CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
 SMALL_SPEAKERS = ["en-us+m1", "en-gb+f2", "en-gb-scotland+m3", "en-029+f4"]
 
 
@@ -300,9 +304,6 @@ print(dm.render().num_kept)
 
 @needs_fluidsynth
 def test_forked_render_workers_survive_a_running_openmp_pool(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     try:
         done = subprocess.run(
             [sys.executable, "-c", _RENDER_AFTER_TORCH, str(tmp_path)],
@@ -314,3 +315,42 @@ def test_forked_render_workers_survive_a_running_openmp_pool(tmp_path: Path) -> 
         pytest.fail("rendering workers hung after torch had run (OpenMP across fork)")
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == "20"
+
+
+@needs_espeak
+def test_a_recorded_digits_folder_gets_the_same_labels_through_audio_folder(
+    compose_train, tmp_path: Path
+) -> None:
+    """The command line of conf/data/spoken_digits.yaml for real recordings, on a copy of
+    the rendered clips laid out as the Free Spoken Digit Dataset is."""
+    rendered = _datamodule(compose_train, "spoken_digits_small")
+    rendered.prepare_data()
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    for i, row in enumerate(_metadata(rendered)):
+        speaker = row["speaker"].replace("+", "-")
+        shutil.copy(rendered.root / row["path"], recordings / f"{row['digit']}_{speaker}_{i}.wav")
+    # The yaml's one-liner that writes metadata.csv, run as written there.
+    yaml_text = (CONF / "spoken_digits.yaml").read_text()
+    [one_liner] = [line for line in yaml_text.splitlines() if line.startswith("#   python -c")]
+    command = shlex.split(one_liner.removeprefix("#").replace("<fsdd>/recordings", ""))
+    command[0] = sys.executable
+    subprocess.run([*command, str(recordings)], check=True, timeout=60)
+    cfg = compose_train(
+        "data=audio_folder",
+        f"data.root={recordings}",
+        "data.metadata=metadata.csv",
+        "data.label_columns=[digit,speaker]",
+        "data.group_column=speaker",
+        "data.clip_seconds=1.5",
+        "data.splits=[0.75,0.125,0.125]",
+    )
+    dm = instantiate(cfg.data, progress=False)
+    dm.prepare_data()
+    dm.setup()
+    assert dm.num_clips == 40 and dm.label_columns == ["digit", "speaker"]
+    assert dm.classes["digit"] == [str(d) for d in range(10)]
+    speakers = [set(dm.metadata["speaker"][dm.split_indices(s)]) for s in ("train", "val", "test")]
+    assert sum(map(len, speakers)) == len(SMALL_SPEAKERS) == len(set.union(*speakers))
+    batch = next(iter(dm.train_dataloader()))
+    assert set(batch) == BATCH_KEYS and batch["audio"].shape[1] == 24000
