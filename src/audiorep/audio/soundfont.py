@@ -359,7 +359,7 @@ def render_notes(
     sample_rate: int = 16000,
     seconds: float = 4.0,
     note_seconds: float = 3.0,
-    gain: float = 0.5,
+    gain: float = 1.0,
 ) -> np.ndarray:
     """Render ``(program, pitch, velocity)`` notes -> (N, seconds * sample_rate) float32.
 
@@ -387,7 +387,7 @@ def render_note(
     sample_rate: int = 16000,
     seconds: float = 4.0,
     note_seconds: float = 3.0,
-    gain: float = 0.5,
+    gain: float = 1.0,
 ) -> np.ndarray:
     """One note (see ``render_notes``) -> (seconds * sample_rate,) float32."""
     return render_notes(
