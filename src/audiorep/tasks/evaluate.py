@@ -25,6 +25,7 @@ from audiorep.evaluation.figures import (
     plot_projections,
     plot_reconstructions,
 )
+from audiorep.evaluation.neighbours import embedding_space_analyses
 from audiorep.evaluation.projections import project_2d
 from audiorep.evaluation.protocol_figures import protocol_figures
 from audiorep.tasks.build import build_datamodule, build_model
@@ -467,9 +468,21 @@ def evaluate_run(
 
     if hasattr(data, "label_columns") and eval_cfg.protocol.enabled:
         fixed = None if getattr(model, "accepts_any_length", False) else metadata["num_samples"]
-        scores, protocol_plots, _ = clip_protocol(model, data, eval_cfg, out_dir, seed, fixed)
+        scores, protocol_plots, embeddings = clip_protocol(
+            model, data, eval_cfg, out_dir, seed, fixed
+        )
         metrics.update(scores)
         figures.update(protocol_plots)
+        space = eval_cfg.get("embedding_space")
+        if space is not None and space.enabled:
+            log.info("embedding-space analyses: k-NN consistency, k-means elbow, centroid walk")
+            labels = {c: np.asarray(data.metadata[c]) for c in data.label_columns}
+            options = {k: v for k, v in OmegaConf.to_container(space).items() if k != "enabled"}
+            space_scores, space_plots = embedding_space_analyses(
+                embeddings, labels, data.clip_audio, data.sample_rate, out_dir, seed, **options
+            )
+            metrics.update(space_scores)
+            figures.update(space_plots)
         print_protocol_summary(scores, data.label_columns)
         if viewer:
             from audiorep.viewer import build_viewer
