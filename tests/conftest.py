@@ -18,6 +18,7 @@ SMALL_DATA = {
     "toy_synth": "toy_synth_small",
     "soundfont_notes": "soundfont_notes_small",
     "spoken_digits": "spoken_digits_small",
+    "soundfont_notes_full": "soundfont_notes_small",
 }
 
 
@@ -56,3 +57,20 @@ def compose_train(tmp_path: Path, data_dir: Path) -> Callable:
         return cfg
 
     return _compose
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, headless, driven by Playwright (never `playwright install`)."""
+    from audiorep.viewer.testing import CHROMIUM_ARGS, chromium_executable
+
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    executable = chromium_executable()
+    if executable is None:
+        pytest.skip("no chromium: apt-get install chromium (or set AUDIOREP_CHROMIUM)")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()

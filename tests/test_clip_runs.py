@@ -129,6 +129,29 @@ def test_embeddings_file_and_viewer(doc2vec_run: Path):
     assert len(list((viewer / "audio").iterdir())) == 42
 
 
+def test_viewer_of_the_trained_run_in_chromium(doc2vec_run: Path, browser):
+    """The trained run's viewer, opened from disk: every clip drawn, a click plays the clip
+    and lists its neighbours, colouring by distance to it changes the colours."""
+    page = browser.new_page(viewport={"width": 1200, "height": 760})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto((doc2vec_run / "eval" / "viewer" / "index.html").resolve().as_uri())
+    page.wait_for_selector("body[data-ready=true]", timeout=10_000)
+    assert page.evaluate("viewer.pointCount") == 42
+    at = page.evaluate("i => viewer.screenPosition(i)", 5)
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])
+    assert page.evaluate("viewer.selected") == 5
+    page.wait_for_function("() => document.getElementById('selected-audio').readyState > 0")
+    assert page.locator("#neighbours li").count() == 10
+    before = [page.evaluate("i => viewer.colourOf(i)", i) for i in range(42)]
+    page.select_option("#colour-by", "distance")
+    after = [page.evaluate("i => viewer.colourOf(i)", i) for i in range(42)]
+    assert sum(b != a for b, a in zip(before, after)) > 21
+    assert errors == []
+    page.close()
+
+
 def test_a_trained_model_scored_on_other_data(doc2vec_run: Path, audio_root: Path):
     """evaluate.py run=<dir> data=<other data>: here the same folder cut to two classes."""
     from omegaconf import OmegaConf

@@ -23,7 +23,7 @@ from audiorep.viewer.build import (
     json_for_script,
     sample_evenly,
 )
-from audiorep.viewer.testing import CHROMIUM_ARGS, chromium_executable, make_clips
+from audiorep.viewer.testing import make_clips
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = "<img src=x onerror=alert(1)>.wav"
@@ -166,20 +166,6 @@ def viewer_dir(tmp_path_factory) -> tuple[Path, dict[str, np.ndarray]]:
     with threadpool_limits(1):
         index = build_viewer(arrays, tmp / "out", max_audio=N_CLIPS, title="synthetic clips")
     return index.parent, arrays
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    executable = chromium_executable()
-    if executable is None:
-        pytest.skip("no chromium: apt-get install chromium (or set AUDIOREP_CHROMIUM)")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
