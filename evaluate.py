@@ -5,7 +5,7 @@ Writes <run dir>/eval/metrics.json and figures, and logs them to the run's W&B r
 """
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
@@ -25,6 +25,7 @@ def main(cfg: DictConfig) -> None:
         which=cfg.which,
         data_cfg=cfg.get("data"),
         viewer=cfg.viewer,
+        model_overrides=OmegaConf.to_container(cfg.model_overrides) or None,
     )
     shown = {k: v for k, v in metrics.items() if isinstance(v, float)}
     print({k: round(v, 4) for k, v in shown.items()})

@@ -120,7 +120,8 @@ def test_protocol_metrics_for_the_model_and_the_baselines(doc2vec_run: Path):
 
 def test_embeddings_file_and_viewer(doc2vec_run: Path):
     data = np.load(doc2vec_run / "eval" / "embeddings.npz")
-    assert data["embeddings"].shape == (42, 32)
+    # inferred vector (32) + tower-1 mean and std (64): the experiment's embedding.
+    assert data["embeddings"].shape == (42, 96)
     assert set(data["meta:label"]) == set(CLASSES)
     assert set(data["meta:split"]) == {"train", "val", "test"}
     assert all(Path(p).is_file() for p in data["audio_path"])
@@ -177,4 +178,4 @@ def test_a_trained_model_scored_on_other_data(doc2vec_run: Path, audio_root: Pat
     metrics = evaluate_run(doc2vec_run, eval_cfg, log_to_wandb=False, data_cfg=data_cfg)
     assert metrics["label/classes"] == ["buzz", "sine"]
     out = doc2vec_run / "eval" / "AudioFolderDataModule-other"
-    assert np.load(out / "embeddings.npz")["embeddings"].shape == (16, 32)
+    assert np.load(out / "embeddings.npz")["embeddings"].shape == (16, 96)

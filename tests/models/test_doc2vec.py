@@ -136,3 +136,22 @@ def test_tower_mean_embedding_separates_clips(trained):
     )
     # The first half of a clip is nearest the second half of the same clip.
     assert (cosine.argmax(dim=1) == torch.arange(len(clips))).float().mean() >= 0.75
+
+
+def test_embedding_kinds_concatenate(trained):
+    model, clips, _ = trained
+    audio = torch.from_numpy(clips[:3])
+    model.embedding = "inferred+tower_stats"
+    try:
+        joined = model.embed(audio)
+    finally:
+        model.embedding = "inferred"
+    frames = model.embed_frames(audio)[0]
+    assert joined.shape == (3, 16 + 2 * 16)
+    assert torch.allclose(joined[:, 16:32], frames.mean(dim=1), atol=1e-6)
+    assert torch.allclose(joined[:, 32:], frames.std(dim=1, correction=0), atol=1e-6)
+
+
+def test_unknown_embedding_kind_names_the_key():
+    with pytest.raises(ValueError, match="model.embedding"):
+        _model(3, embedding="inferred+median")

@@ -19,7 +19,9 @@ Clips not seen in training get a vector the way doc2vec infers one: the towers a
 frozen and only a fresh clip vector per clip is fitted on that clip's own frame pairs,
 against random frames from a pool of training frames kept in the checkpoint.
 ``embedding="tower_mean"`` uses the seed's alternative instead: the mean of tower 1 over
-the clip's frames.
+the clip's frames; ``"tower_stats"`` adds the standard deviation over frames, which keeps
+how a sound changes in time (its attack and decay) that the mean averages away. Kinds
+join with "+" into one concatenated vector, e.g. ``"inferred+tower_stats"``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-EMBEDDINGS = ("inferred", "tower_mean")
+EMBEDDINGS = ("inferred", "tower_mean", "tower_stats")
 
 
 def frame_tower(num_bins: int, hidden_dim: int, embedding_dim: int) -> nn.Sequential:
@@ -74,8 +76,10 @@ class Doc2Vec(L.LightningModule):
         super().__init__()
         if feature is None:
             raise ValueError("model=doc2vec needs a frame feature: set feature=logmel_frames")
-        if embedding not in EMBEDDINGS:
-            raise ValueError(f"model.embedding={embedding!r}: use one of {EMBEDDINGS}")
+        if not set(embedding.split("+")) <= set(EMBEDDINGS):
+            raise ValueError(
+                f"model.embedding={embedding!r}: use one of {EMBEDDINGS}, or several joined by +"
+            )
         if getattr(feature, "center", False):
             raise ValueError(
                 "model=doc2vec needs an un-centred frame feature (feature.center=false), so "
@@ -134,10 +138,18 @@ class Doc2Vec(L.LightningModule):
         return origin, times
 
     def embed(self, audio: Tensor) -> Tensor:
-        """One vector per clip (B, D): the inferred clip vector, or the tower-1 mean."""
-        if self.embedding == "tower_mean":
-            return self.embed_frames(audio)[0].mean(dim=1)
-        return self.infer_clip_vectors(audio)
+        """One vector per clip: each kind in ``embedding`` ("+"-joined), concatenated."""
+        parts = []
+        for kind in self.embedding.split("+"):
+            if kind == "inferred":
+                parts.append(self.infer_clip_vectors(audio))
+                continue
+            frames = self.embed_frames(audio)[0]
+            parts.append(frames.mean(dim=1))
+            if kind == "tower_stats":
+                # Population std, so a one-frame clip gives zeros rather than NaN.
+                parts.append(frames.std(dim=1, correction=0))
+        return torch.cat(parts, dim=1)
 
     def infer_clip_vectors(self, audio: Tensor, steps: int | None = None, seed: int = 0) -> Tensor:
         """doc2vec inference for clips of equal length (B, T) -> (B, D).

@@ -47,16 +47,22 @@ GROUND_TRUTH_INTERFACE = (
 
 
 def load_run(
-    ckpt_path: str | Path, data_cfg: DictConfig | None = None
+    ckpt_path: str | Path,
+    data_cfg: DictConfig | None = None,
+    model_overrides: dict[str, Any] | None = None,
 ) -> tuple[DictConfig, L.LightningDataModule, L.LightningModule, dict[str, Any]]:
     """Config, data and trained model, rebuilt from a checkpoint alone.
 
     With ``data_cfg`` the returned data is that instead of the training data: the model
     is still built for its training data (input length, clip table), then scored on it.
+    ``model_overrides`` replace model settings that do not change its weights (e.g.
+    doc2vec's ``embedding``).
     """
     checkpoint = load_checkpoint(ckpt_path)
     metadata = run_metadata(checkpoint, ckpt_path)
     cfg = OmegaConf.create(metadata["config"])
+    if model_overrides:
+        cfg.model = OmegaConf.merge(cfg.model, model_overrides)
     training_data = build_datamodule(cfg)
     hyperparameters = checkpoint.get("hyper_parameters") or {}
     model = build_model(cfg, training_data, num_clips=hyperparameters.get("num_clips"))
@@ -411,6 +417,7 @@ def evaluate_run(
     which: str = "best",
     data_cfg: DictConfig | None = None,
     viewer: bool = False,
+    model_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score a run's checkpoint; writes <run dir>/eval/metrics.json and figures.
 
@@ -427,7 +434,7 @@ def evaluate_run(
     if data_cfg is not None:
         out_dir = out_dir / _data_name(data_cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg, data, model, metadata = load_run(ckpt, data_cfg)
+    cfg, data, model, metadata = load_run(ckpt, data_cfg, model_overrides)
     data.prepare_data()
     represent = _batched(model.embed, int(eval_cfg.disentanglement.batch_size))
 
@@ -502,6 +509,7 @@ def evaluate_run(
         )
 
     metrics["checkpoint"] = str(ckpt)
+    metrics["model_overrides"] = dict(model_overrides or {})
     metrics["versions"] = {**metrics.get("versions", {}), **library_versions()}
     metrics["evaluation_seconds"] = round(time.perf_counter() - start, 2)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
