@@ -19,8 +19,6 @@ SMALL_DATA = {
     "soundfont_notes": "soundfont_notes_small",
     "spoken_digits": "spoken_digits_small",
     "soundfont_notes_full": "soundfont_notes_small",
-    # Data read from a user's path: experiments for it run on generated data in tests.
-    "dcase2018_task5": "soundfont_notes_small",
 }
 
 
