@@ -89,7 +89,8 @@ def frame_statistics(
         members = order[start:stop]
         batch = torch.zeros(len(members), int(lengths[members[-1]]))
         for row, clip in enumerate(members):
-            batch[row, : lengths[clip]] = torch.from_numpy(audio[clip])
+            # torch.tensor copies, so read-only memmap views raise no warning.
+            batch[row, : lengths[clip]] = torch.tensor(audio[clip])
         frames = feature(batch.to(device)).double().cpu()  # (B, F, frames)
         n_frames = torch.from_numpy(1 + lengths[members] // feature.hop_length)
         mask = (torch.arange(frames.shape[-1])[None, :] < n_frames[:, None]).double()[:, None, :]
