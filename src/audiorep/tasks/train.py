@@ -79,6 +79,12 @@ def fit_feature_statistics(
         for i, batch in enumerate(loader):
             if i >= max_batches:
                 break
+            if datamodule.input_key not in batch:
+                raise ValueError(
+                    f"feature.normalization={feature.normalization} needs whole clips, but "
+                    f"data.sampler serves {sorted(batch)}: use feature.normalization=none "
+                    "(doc2vec and Tile2Vec normalise their input inside the model)"
+                )
             yield batch[datamodule.input_key]
 
     log.info("fitting feature statistics on the training set")
