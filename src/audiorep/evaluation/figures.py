@@ -12,12 +12,29 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+def save_figure(fig: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def annotate_heatmap(ax: plt.Axes, values: np.ndarray, fontsize: int, dark_values: str) -> None:
+    """Write each cell's value on a heat map, in white where the colour map is dark
+    (``dark_values``: "low" or "high" half of the range) and black elsewhere."""
+    half = values.max() / 2
+    for (i, j), value in np.ndenumerate(values):
+        dark = value < half if dark_values == "low" else value > half
+        ax.text(
+            j,
+            i,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=fontsize,
+            color="w" if dark else "k",
+        )
 
 
 def _show_map(ax: plt.Axes, image: np.ndarray) -> None:
@@ -45,7 +62,7 @@ def plot_latent_traversals(maps: np.ndarray, values: Sequence[float], path: str 
             if i == rows - 1:
                 axes[i, j].set_xlabel(f"{values[j]:+.1f}")
     fig.suptitle("latent traversals (one dimension moves, the rest stay at the reference code)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_reconstructions(inputs: np.ndarray, outputs: np.ndarray, path: str | Path) -> Path:
@@ -57,7 +74,7 @@ def plot_reconstructions(inputs: np.ndarray, outputs: np.ndarray, path: str | Pa
         _show_map(axes[1, j], outputs[j])
     axes[0, 0].set_ylabel("input")
     axes[1, 0].set_ylabel("decoded")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_projections(
@@ -78,7 +95,7 @@ def plot_projections(
             ax.set_xticks([])
             ax.set_yticks([])
             fig.colorbar(scatter, ax=ax, fraction=0.046)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_mutual_information(mi: np.ndarray, factor_names: Sequence[str], path: str | Path) -> Path:
@@ -87,16 +104,7 @@ def plot_mutual_information(mi: np.ndarray, factor_names: Sequence[str], path: s
     image = ax.imshow(mi, aspect="auto", cmap="viridis")
     ax.set_xticks(range(mi.shape[1]), factor_names, rotation=30)
     ax.set_yticks(range(mi.shape[0]), [f"z{i}" for i in range(mi.shape[0])])
-    for (i, j), value in np.ndenumerate(mi):
-        ax.text(
-            j,
-            i,
-            f"{value:.2f}",
-            ha="center",
-            va="center",
-            fontsize=7,
-            color="w" if value < mi.max() / 2 else "k",
-        )
+    annotate_heatmap(ax, mi, fontsize=7, dark_values="low")
     fig.colorbar(image, ax=ax, label="mutual information (nats)")
     ax.set_title("mutual information between latents and factors")
-    return _save(fig, path)
+    return save_figure(fig, path)

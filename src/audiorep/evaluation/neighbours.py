@@ -24,7 +24,7 @@ from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
 
 from audiorep.audio.io import write_wav
-from audiorep.evaluation.figures import _save, plt
+from audiorep.evaluation.figures import plt, save_figure
 
 
 def knn_label_consistency(embeddings: np.ndarray, labels: np.ndarray, k: int = 30) -> float:
@@ -129,7 +129,7 @@ def plot_elbow(inertia: Mapping[int, float], chosen: int, path: Path) -> Path:
     ax.set_xlabel("k (k-means clusters)")
     ax.set_ylabel("inertia")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def embedding_space_analyses(

@@ -15,7 +15,7 @@ from pathlib import Path
 import matplotlib.colors
 import numpy as np
 
-from audiorep.evaluation.figures import _save, plt
+from audiorep.evaluation.figures import annotate_heatmap, plt, save_figure
 from audiorep.evaluation.projections import PROJECTIONS, project_2d
 from audiorep.evaluation.protocol import (
     class_centroid_distances,
@@ -91,7 +91,7 @@ def plot_cluster_label_counts(
     ax.set_ylabel("clips")
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1.0), loc="upper left", frameon=False)
     ax.set_title(title or "labels per cluster", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_centroid_distances(
@@ -106,19 +106,10 @@ def plot_centroid_distances(
         ax.set_xticks(range(n), class_names, rotation=90, fontsize=7)
         ax.set_yticks(range(n), class_names, fontsize=7)
     if n <= 12:
-        for (i, j), value in np.ndenumerate(distances):
-            ax.text(
-                j,
-                i,
-                f"{value:.2f}",
-                ha="center",
-                va="center",
-                fontsize=6,
-                color="w" if value > distances.max() / 2 else "k",
-            )
+        annotate_heatmap(ax, distances, fontsize=6, dark_values="high")
     fig.colorbar(image, ax=ax, fraction=0.046, label="cosine distance")
     ax.set_title(title or "class-centroid cosine distances", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_label_scatter(
@@ -153,7 +144,7 @@ def plot_label_scatter(
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _file_stem(column: str) -> str:
