@@ -31,10 +31,9 @@ import io
 import json
 import logging
 import math
-import multiprocessing
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -43,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from audiorep.audio.io import AudioReadError, read_audio, resample
 from audiorep.data.cache import (
@@ -57,6 +55,7 @@ from audiorep.data.cache import (
     write_manifest,
 )
 from audiorep.data.clips import ClipTable
+from audiorep.data.workers import chunked, progress_bar, worker_context
 
 log = logging.getLogger(__name__)
 
@@ -183,11 +182,6 @@ def _cached_length(path: Path) -> int | None:
     return int(shape[0])
 
 
-def _chunks(jobs: list[_Job], size: int) -> Iterator[list[_Job]]:
-    for start in range(0, len(jobs), size):
-        yield jobs[start : start + size]
-
-
 def _run_jobs(
     jobs: list[_Job],
     p: _Params,
@@ -205,20 +199,16 @@ def _run_jobs(
     if not jobs:
         return results
     if num_workers <= 0:
-        for chunk in _chunks(jobs, 1):
+        for chunk in chunked(jobs, 1):
             for number, length, reason in work(chunk, p):
                 results[number] = (length, reason)
             advance(len(chunk))
         return results
-    # fork where there is one (Linux, as torch's DataLoader workers): workers start at
-    # once and need not re-import the caller's __main__, which spawn and forkserver do and
-    # which fails for code run from stdin or a notebook. The workers only decode.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    context = worker_context()
     size = max(1, min(16, len(jobs) // (num_workers * 8)))
     interrupted: list[_Job] = []
     with ProcessPoolExecutor(num_workers, mp_context=context) as pool:
-        futures = {pool.submit(work, chunk, p): chunk for chunk in _chunks(jobs, size)}
+        futures = {pool.submit(work, chunk, p): chunk for chunk in chunked(jobs, size)}
         for future in as_completed(futures):
             try:
                 outcomes = future.result()
@@ -270,16 +260,6 @@ def _write_packed(path: Path, clips: Sequence[Path], total: int) -> None:
             f.write(np.load(clip, allow_pickle=False).astype("<f4", copy=False).tobytes())
         f.flush()
         os.fsync(f.fileno())
-
-
-def _progress(enabled: bool) -> Progress:
-    columns = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    ]
-    return Progress(*columns, disable=not enabled)
 
 
 def _result_from_cache(cache_dir: Path) -> PreprocessResult:
@@ -373,7 +353,7 @@ def preprocess_clips(
     reused = len(outcome)
     if reused:
         log.info("resuming: %d of %d clips already decoded in %s", reused, len(unique), cache_dir)
-    with _progress(progress) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task(f"decoding to {p.sample_rate} Hz", total=len(todo))
         done = _run_jobs(todo, p, num_workers, lambda k: bar.advance(task, k))
     for number, length_reason in done.items():

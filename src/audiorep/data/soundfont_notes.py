@@ -25,7 +25,6 @@ import csv
 import io
 import logging
 import math
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from audiorep.audio.soundfont import (
     GM_PROGRAMS,
@@ -61,6 +59,7 @@ from audiorep.data.cache import (
 )
 from audiorep.data.clips import ClipTable, read_metadata
 from audiorep.data.toy_synth import grid_axis
+from audiorep.data.workers import chunked, progress_bar, worker_context
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +150,6 @@ def _drop_damaged(cache_dir: Path, manifest: Mapping[str, Any] | None) -> int:
     return damaged
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
 def _render_parallel(
     render_chunk: Callable[[list[tuple]], Sequence[np.ndarray]],
     requests: Sequence[tuple],
@@ -168,17 +162,12 @@ def _render_parallel(
     the workers import nothing but the renderer. At most two chunks per worker are in
     flight, so finished audio never piles up in memory.
     """
-    chunks = list(_chunks(range(len(requests)), max(1, chunk_size)))
+    chunks = list(chunked(range(len(requests)), chunk_size))
     if num_workers <= 0 or len(chunks) <= 1:
         for positions in chunks:
             yield from zip(positions, render_chunk([requests[i] for i in positions]))
         return
-    # fork where there is one, as the preprocessing pass does: workers start at once,
-    # without re-importing the caller's __main__ (and Lightning with it), which forkserver
-    # and spawn do. The workers only render.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ProcessPoolExecutor(num_workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(num_workers, mp_context=worker_context()) as pool:
         pending: dict[Future, list[int]] = {}
         queue = iter(chunks)
         while True:
@@ -190,11 +179,6 @@ def _render_parallel(
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield from zip(pending.pop(future), future.result())
-
-
-def _progress(description: str, enabled: bool) -> Progress:
-    columns = [TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn()]
-    return Progress(*columns, TimeRemainingColumn(), disable=not enabled)
 
 
 def _csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -252,7 +236,7 @@ def render_clip_folder(
         log.info("%s: %d of %d clips were already rendered", name, done, len(clips))
     dropped: dict[int, str] = {}
     clipped = 0
-    with _progress(f"rendering {name}", progress) as bar:
+    with progress_bar(progress, f"rendering {name}") as bar:
         task = bar.add_task("render", total=len(todo))
         requests = [clips[i].request for i in todo]
         for position, audio in _render_parallel(render_chunk, requests, num_workers, chunk_size):

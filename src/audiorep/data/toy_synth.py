@@ -24,13 +24,13 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader, Dataset
 
 from audiorep.audio.synthesis import HARMONICS, SYNTH_VERSION, partial_amplitudes, render_additive
 from audiorep.data.cache import atomic_path, config_hash, verify_manifest, write_manifest
 from audiorep.data.clips import split_sizes
 from audiorep.data.loading import already_batched, make_dataloader
+from audiorep.data.workers import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -328,13 +328,7 @@ def _render_to_npy(
     chunk_size: int,
 ) -> None:
     """Render every sound of ``grid`` into a new .npy at ``path``, atomically."""
-    columns = [
-        TextColumn("[bold]toy_synth"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    ]
-    with atomic_path(path) as tmp, Progress(*columns, disable=not progress) as bar:
+    with atomic_path(path) as tmp, progress_bar(progress, "toy_synth") as bar:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
         task = bar.add_task("render", total=shape[0])
         for start in range(0, shape[0], chunk_size):
