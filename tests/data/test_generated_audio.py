@@ -22,13 +22,8 @@ from hydra.utils import instantiate
 from audiorep.audio import soundfont
 from audiorep.audio.soundfont import GM_PROGRAMS, family_of
 from audiorep.data.cache import MANIFEST_NAME
-from audiorep.data.soundfont_notes import (
-    DROPPED_FILE,
-    METADATA_FILE,
-    ClipSpec,
-    SoundfontNotesDataModule,
-    render_clip_folder,
-)
+from audiorep.data.generated import DROPPED_FILE, METADATA_FILE, ClipSpec, render_clip_folder
+from audiorep.data.soundfont_notes import SoundfontNotesDataModule
 from audiorep.data.spoken_digits import SpokenDigitsDataModule
 
 

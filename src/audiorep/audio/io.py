@@ -33,11 +33,12 @@ class AudioReadError(ValueError):
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
     """Write float audio (T,) or (T, channels) in [-1, 1] as 16-bit PCM WAV.
 
-    Samples outside [-1, 1] are clipped rather than wrapped by the integer conversion.
+    Samples outside [-1, 1] are clipped rather than wrapped by the integer conversion. The
+    format is WAV whatever the name ends in, so atomic writers can use a temporary name.
     """
     audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-    sf.write(os.fspath(path), audio, int(sample_rate), subtype="PCM_16")
+    sf.write(os.fspath(path), audio, int(sample_rate), format="WAV", subtype="PCM_16")
 
 
 def read_audio(

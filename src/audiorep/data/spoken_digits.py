@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from audiorep.audio.speech import check_voice, espeak_version, speak_all
-from audiorep.data.soundfont_notes import ClipSpec, GeneratedAudioDataModule
+from audiorep.data.generated import ClipSpec, GeneratedAudioDataModule
 
 __all__ = ["DIGIT_WORDS", "SpokenDigitsDataModule", "digit_clips"]
 
