@@ -14,7 +14,7 @@ from audiorep.data.loading import already_batched
 from audiorep.data.samplers import TripletSampler
 from audiorep.features import LogMel, Waveform
 from audiorep.models.encoders import ENCODERS, build_encoder
-from audiorep.models.tile2vec import Tile2Vec, triplet_loss
+from audiorep.models.tile2vec import Tile2Vec, mine_distant, triplet_loss
 
 SR = 8000
 
@@ -54,6 +54,54 @@ def test_no_active_triplet_gives_zero_loss_with_a_gradient():
         triplet_loss(anchor, anchor, far, reduction="sum")
 
 
+# Two anchors at the origin (clips 0 and 1) with neighbours at squared distance 1 and 9,
+# and four candidate tiles of clips 0..3 at squared distances 0.25, 4, 25 and 162.
+MINE_ANCHOR = torch.zeros(2, 2)
+MINE_NEIGHBOUR = torch.tensor([[1.0, 0.0], [3.0, 0.0]])
+CANDIDATES = torch.tensor([[0.0, 0.5], [0.0, 2.0], [0.0, 5.0], [9.0, 9.0]])
+CANDIDATE_CLIPS = torch.tensor([0, 1, 2, 3])
+
+
+@pytest.mark.parametrize(
+    "negatives, expected",
+    [
+        # Anchor 0 may not take its own clip's tile (0.25): the hardest other is at 4, which
+        # is also the nearest beyond its neighbour (1). Anchor 1: the hardest is at 0.25;
+        # the nearest beyond its neighbour (9) is at 25.
+        ("hardest", [1, 0]),
+        ("semihard", [1, 2]),
+    ],
+)
+def test_mined_distant_tiles_on_a_hand_computed_case(negatives, expected):
+    anchor_clips = torch.tensor([0, 1])
+    mined = mine_distant(
+        MINE_ANCHOR, MINE_NEIGHBOUR, CANDIDATES, anchor_clips, CANDIDATE_CLIPS, "squared", negatives
+    )
+    assert torch.equal(mined, CANDIDATES[expected])
+
+
+def test_semihard_mining_falls_back_to_the_farthest_tile_and_needs_another_clip():
+    # Every other clip's tile is nearer than the neighbour (at 400): take the farthest (162).
+    far_neighbour = torch.tensor([[20.0, 0.0]])
+    mined = mine_distant(
+        MINE_ANCHOR[:1], far_neighbour, CANDIDATES, torch.tensor([0]), CANDIDATE_CLIPS
+    )
+    assert torch.equal(mined, CANDIDATES[[3]])
+    with pytest.raises(ValueError, match="another clip"):
+        mine_distant(
+            MINE_ANCHOR[:1], far_neighbour, CANDIDATES[:1], torch.tensor([0]), CANDIDATE_CLIPS[:1]
+        )
+    with pytest.raises(ValueError, match="model.negatives"):
+        mine_distant(
+            MINE_ANCHOR,
+            MINE_NEIGHBOUR,
+            CANDIDATES,
+            torch.tensor([0, 1]),
+            CANDIDATE_CLIPS,
+            negatives="random",
+        )
+
+
 @pytest.mark.parametrize("name", sorted(ENCODERS))
 def test_encoders_map_a_tile_to_a_vector_and_longer_inputs_when_they_can(name):
     shape = (1, 4000) if name == "conv1d" else (32, 26)
@@ -90,6 +138,25 @@ def test_embed_tiles_clips_of_any_length_into_unit_vectors(encoder):
     assert model.tile_starts(5321).tolist() == [0, 1000, 2000, 3000, 3321]
 
 
+def test_mean_std_pooling_measures_how_a_clip_changes():
+    model = _model("dense", pooling="mean_std", normalize=False).eval()
+    t = np.arange(6000) / SR
+    # A 400 Hz tone repeats every 20 samples, so its tiles (every 1,000) are all the same;
+    # a tone that turns into noise halfway has tiles that differ.
+    steady = np.sin(2 * np.pi * 400 * t)
+    changing = np.where(t < 0.375, steady, np.random.default_rng(0).standard_normal(len(t)))
+    audio = torch.tensor(np.stack([steady, changing]), dtype=torch.float32)
+    with torch.no_grad():
+        pooled = model.embed(audio)
+        tiles = model.embed_frames(audio)[0]
+    assert pooled.shape == (2, 32)
+    assert torch.allclose(pooled[:, :16], tiles.mean(dim=1), atol=1e-6)
+    assert pooled[0, 16:].abs().max() < 1e-5
+    assert pooled[1, 16:].abs().max() > 1e-2
+    with pytest.raises(ValueError, match="model.pooling"):
+        _model("dense", pooling="max")
+
+
 def test_encoder_and_feature_must_match():
     with pytest.raises(ValueError, match="feature=waveform"):
         Tile2Vec([1], LogMel(SR, n_fft=256, hop_length=128, n_mels=32), encoder="conv1d")
@@ -113,6 +180,8 @@ def test_experiment_runs_under_fast_dev_run_for_each_encoder(compose_train, enco
     overrides.append("feature=waveform" if encoder == "conv1d" else "feature.n_mels=32")
     if encoder == "resnet18":
         overrides.append("model.encoder.base_channels=8")
+    if encoder == "conv2d":
+        overrides.append("model.negatives=semihard")  # the batch-mined distant tile
     cfg = compose_train(*overrides)
     assert cfg.data.sampler.tile_seconds == 0.5
     train(cfg)

@@ -15,8 +15,10 @@ penalty on kernels is the optimizer's ``weight_decay``.
 
 A whole clip of any length is embedded by tiling it (tiles of the training length every
 ``embed_hop_seconds``, the last one aligned to the clip's end; a clip shorter than a tile
-is zero-padded, as the sampler pads it) and averaging the tile embeddings, renormalised.
-Tiling serves every encoder the same way, including ``dense``, which only takes one tile
+is zero-padded, as the sampler pads it) and pooling the tile embeddings over the clip:
+their mean (``pooling=mean``), or their mean and standard deviation (``mean_std``, twice
+the size), renormalised. The standard deviation keeps how a clip changes over time (a
+piano note's decay against an organ's sustain), which the mean direction loses. Tiling serves every encoder the same way, including ``dense``, which only takes one tile
 length, and keeps the encoders on inputs of the length they were trained on.
 """
 
@@ -36,6 +38,14 @@ from audiorep.models.encoders import ENCODERS
 
 DISTANCES = ("squared", "euclidean")
 REDUCTIONS = ("mean", "nonzero_mean")
+NEGATIVES = ("sampled", "semihard", "hardest")
+POOLINGS = ("mean", "mean_std")
+
+
+def pairwise_distances(a: Tensor, b: Tensor, distance: str = "squared") -> Tensor:
+    """Distances (len a, len b) between the rows of a and b."""
+    squared = (a[:, None, :] - b[None, :, :]).pow(2).sum(-1)
+    return squared.clamp_min(1e-12).sqrt() if distance == "euclidean" else squared
 
 
 def triplet_distances(
@@ -50,6 +60,45 @@ def triplet_distances(
         # The clamp keeps the gradient finite when two embeddings coincide.
         near, far = near.clamp_min(1e-12).sqrt(), far.clamp_min(1e-12).sqrt()
     return near, far
+
+
+def mine_distant(
+    anchor: Tensor,
+    neighbour: Tensor,
+    candidates: Tensor,
+    anchor_clips: Tensor,
+    candidate_clips: Tensor,
+    distance: str = "squared",
+    negatives: str = "semihard",
+) -> Tensor:
+    """For each anchor (B, D), the distant tile chosen among ``candidates`` (M, D) of
+    other clips (``candidate_clips != anchor_clips``), returned as (B, D).
+
+    - ``hardest``: the candidate nearest to the anchor;
+    - ``semihard`` (FaceNet): the nearest candidate that is farther than the anchor's
+      neighbour; when there is none, the farthest candidate, as TensorFlow Addons' semi-hard
+      loss does, so that early in training the loss does not pull every tile together.
+
+    Only the choice is made without gradients; the loss flows through the chosen tiles.
+    """
+    if negatives not in ("semihard", "hardest"):
+        raise ValueError(f"model.negatives={negatives!r}: use one of {NEGATIVES}")
+    with torch.no_grad():
+        to_candidates = pairwise_distances(anchor, candidates, distance)
+        allowed = candidate_clips[None, :] != anchor_clips[:, None]
+        if not allowed.any(dim=1).all():
+            raise ValueError("an anchor has no tile of another clip in its batch to mine")
+        inf = torch.full_like(to_candidates, float("inf"))
+        nearest = torch.where(allowed, to_candidates, inf).argmin(dim=1)
+        if negatives == "hardest":
+            chosen = nearest
+        else:
+            near = triplet_distances(anchor, neighbour, neighbour, distance)[0]
+            beyond = allowed & (to_candidates > near[:, None])
+            semihard = torch.where(beyond, to_candidates, inf).argmin(dim=1)
+            farthest = torch.where(allowed, to_candidates, -inf).argmax(dim=1)
+            chosen = torch.where(beyond.any(dim=1), semihard, farthest)
+    return candidates[chosen]
 
 
 def triplet_loss(
@@ -105,8 +154,10 @@ class Tile2Vec(L.LightningModule):
         margin: float = 1.0,
         distance: str = "squared",
         reduction: str = "nonzero_mean",
+        negatives: str = "sampled",
         norm_penalty: float = 0.0,
         normalize: bool = True,
+        pooling: str = "mean",
         embed_hop_seconds: float | None = None,
         embed_batch_tiles: int = 128,
         silhouette_clips: int = 256,
@@ -123,6 +174,10 @@ class Tile2Vec(L.LightningModule):
             raise ValueError(f"model.distance={distance!r}: use one of {DISTANCES}")
         if reduction not in REDUCTIONS:
             raise ValueError(f"model.reduction={reduction!r}: use one of {REDUCTIONS}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"model.pooling={pooling!r}: use one of {POOLINGS}")
+        if negatives not in NEGATIVES:
+            raise ValueError(f"model.negatives={negatives!r}: use one of {NEGATIVES}")
         self.save_hyperparameters(ignore=["feature", "encoder", "optimizer", "scheduler"])
         self.feature = feature
         self.input_key = input_key
@@ -148,8 +203,10 @@ class Tile2Vec(L.LightningModule):
         self.margin = float(margin)
         self.distance = distance
         self.reduction = reduction
+        self.negatives = negatives
         self.norm_penalty = float(norm_penalty)
         self.normalize = bool(normalize)
+        self.pooling = pooling
         self.embed_batch_tiles = int(embed_batch_tiles)
         self.silhouette_clips = int(silhouette_clips)
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-4))
@@ -188,9 +245,14 @@ class Tile2Vec(L.LightningModule):
         return embedded.view(audio.shape[0], len(starts), -1), times
 
     def embed(self, audio: Tensor) -> Tensor:
-        """One vector per clip (B, D): the mean of its tile embeddings, renormalised."""
-        mean = self.embed_frames(audio)[0].mean(dim=1)
-        return F.normalize(mean, dim=-1) if self.normalize else mean
+        """One vector per clip: its tile embeddings pooled over the clip (``pooling``),
+        renormalised; (B, D) for ``mean``, (B, 2 D) for ``mean_std``."""
+        tiles = self.embed_frames(audio)[0]
+        pooled = tiles.mean(dim=1)
+        if self.pooling == "mean_std":
+            # unbiased=False: a clip of one tile has deviation 0, not NaN.
+            pooled = torch.cat([pooled, tiles.std(dim=1, unbiased=False)], dim=-1)
+        return F.normalize(pooled, dim=-1) if self.normalize else pooled
 
     # ----- training -----
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
@@ -204,6 +266,13 @@ class Tile2Vec(L.LightningModule):
         # One encoder pass for all three, so batch norm sees them together.
         embedded, norms = self.encode_tiles(tiles)
         anchor, neighbour, distant = embedded.split(size)
+        if self.negatives != "sampled":
+            # Every tile of the batch from another clip may serve as the distant tile.
+            clips = batch["clip_index"]
+            tile_clips = torch.cat([clips, clips, batch["distant_clip_index"]])
+            distant = mine_distant(
+                anchor, neighbour, embedded, clips, tile_clips, self.distance, self.negatives
+            )
         loss, stats = triplet_loss(
             anchor, neighbour, distant, self.margin, self.distance, self.reduction
         )
