@@ -16,9 +16,10 @@ penalty on kernels is the optimizer's ``weight_decay``.
 A whole clip of any length is embedded by tiling it (tiles of the training length every
 ``embed_hop_seconds``, the last one aligned to the clip's end; a clip shorter than a tile
 is zero-padded, as the sampler pads it) and pooling the tile embeddings over the clip:
-their mean (``pooling=mean``), or their mean and standard deviation (``mean_std``, twice
-the size), renormalised. The standard deviation keeps how a clip changes over time (a
-piano note's decay against an organ's sustain), which the mean direction loses. Tiling serves every encoder the same way, including ``dense``, which only takes one tile
+their mean and standard deviation (``pooling=mean_std``, twice the size) or their mean
+alone (``mean``), renormalised. The standard deviation keeps how a clip changes over time
+(a piano note's decay against an organ's sustain), which the mean direction loses.
+Tiling serves every encoder the same way, including ``dense``, which only takes one tile
 length, and keeps the encoders on inputs of the length they were trained on.
 """
 
@@ -42,24 +43,13 @@ NEGATIVES = ("sampled", "semihard", "hardest")
 POOLINGS = ("mean", "mean_std")
 
 
-def pairwise_distances(a: Tensor, b: Tensor, distance: str = "squared") -> Tensor:
-    """Distances (len a, len b) between the rows of a and b."""
-    squared = (a[:, None, :] - b[None, :, :]).pow(2).sum(-1)
-    return squared.clamp_min(1e-12).sqrt() if distance == "euclidean" else squared
-
-
-def triplet_distances(
-    anchor: Tensor, neighbour: Tensor, distant: Tensor, distance: str = "squared"
-) -> tuple[Tensor, Tensor]:
-    """d(anchor, neighbour) and d(anchor, distant), each (B,)."""
+def row_distances(a: Tensor, b: Tensor, distance: str = "squared") -> Tensor:
+    """Distances between a and b along their last dimension (broadcast over the rest)."""
     if distance not in DISTANCES:
         raise ValueError(f"model.distance={distance!r}: use one of {DISTANCES}")
-    near = (anchor - neighbour).pow(2).sum(-1)
-    far = (anchor - distant).pow(2).sum(-1)
-    if distance == "euclidean":
-        # The clamp keeps the gradient finite when two embeddings coincide.
-        near, far = near.clamp_min(1e-12).sqrt(), far.clamp_min(1e-12).sqrt()
-    return near, far
+    squared = (a - b).pow(2).sum(-1)
+    # The clamp keeps the gradient finite when two embeddings coincide.
+    return squared.clamp_min(1e-12).sqrt() if distance == "euclidean" else squared
 
 
 def mine_distant(
@@ -84,16 +74,15 @@ def mine_distant(
     if negatives not in ("semihard", "hardest"):
         raise ValueError(f"model.negatives={negatives!r}: use one of {NEGATIVES}")
     with torch.no_grad():
-        to_candidates = pairwise_distances(anchor, candidates, distance)
+        to_candidates = row_distances(anchor[:, None, :], candidates[None, :, :], distance)
         allowed = candidate_clips[None, :] != anchor_clips[:, None]
         if not allowed.any(dim=1).all():
             raise ValueError("an anchor has no tile of another clip in its batch to mine")
         inf = torch.full_like(to_candidates, float("inf"))
-        nearest = torch.where(allowed, to_candidates, inf).argmin(dim=1)
         if negatives == "hardest":
-            chosen = nearest
+            chosen = torch.where(allowed, to_candidates, inf).argmin(dim=1)
         else:
-            near = triplet_distances(anchor, neighbour, neighbour, distance)[0]
+            near = row_distances(anchor, neighbour, distance)
             beyond = allowed & (to_candidates > near[:, None])
             semihard = torch.where(beyond, to_candidates, inf).argmin(dim=1)
             farthest = torch.where(allowed, to_candidates, -inf).argmax(dim=1)
@@ -117,7 +106,8 @@ def triplet_loss(
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"model.reduction={reduction!r}: use one of {REDUCTIONS}")
-    near, far = triplet_distances(anchor, neighbour, distant, distance)
+    near = row_distances(anchor, neighbour, distance)
+    far = row_distances(anchor, distant, distance)
     per_triplet = F.relu(near - far + margin)
     active = per_triplet > 0
     if reduction == "mean":
@@ -157,7 +147,7 @@ class Tile2Vec(L.LightningModule):
         negatives: str = "sampled",
         norm_penalty: float = 0.0,
         normalize: bool = True,
-        pooling: str = "mean",
+        pooling: str = "mean_std",
         embed_hop_seconds: float | None = None,
         embed_batch_tiles: int = 128,
         silhouette_clips: int = 256,
