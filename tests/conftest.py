@@ -74,3 +74,30 @@ def browser():
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def fit_recording_losses() -> Callable:
+    """fit(model, loader, max_epochs) -> the training loss of every step: a bare Lightning
+    fit (no logger, checkpoints or progress bar) for the short training tests."""
+    import lightning as L
+
+    def fit(model, loader, max_epochs: int) -> list[float]:
+        losses: list[float] = []
+
+        class Record(L.Callback):
+            def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+                losses.append(float(outputs["loss"]))
+
+        trainer = L.Trainer(
+            max_epochs=max_epochs,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[Record()],
+        )
+        trainer.fit(model, train_dataloaders=loader)
+        return losses
+
+    return fit

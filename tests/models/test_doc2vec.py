@@ -59,25 +59,11 @@ def _loader(clips: np.ndarray, pairs: int, seed: int = 0) -> DataLoader:
 
 
 @pytest.fixture(scope="module")
-def trained() -> tuple[Doc2Vec, np.ndarray, list[float]]:
+def trained(fit_recording_losses) -> tuple[Doc2Vec, np.ndarray, list[float]]:
     L.seed_everything(0)
     clips = _clips()
     model = _model(len(clips))
-    losses: list[float] = []
-
-    class Record(L.Callback):
-        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-            losses.append(float(outputs["loss"]))
-
-    trainer = L.Trainer(
-        max_epochs=6,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[Record()],
-    )
-    trainer.fit(model, train_dataloaders=_loader(clips, pairs=128 * 40))
+    losses = fit_recording_losses(model, _loader(clips, pairs=128 * 40), max_epochs=6)
     return model, clips, losses
 
 

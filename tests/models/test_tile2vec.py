@@ -229,7 +229,7 @@ def _probe_accuracy(model: Tile2Vec, clips, labels) -> float:
     return float((probe.predict(x[~train]) == labels[~train]).mean())
 
 
-def test_short_training_lowers_the_loss_and_separates_the_classes():
+def test_short_training_lowers_the_loss_and_separates_the_classes(fit_recording_losses):
     L.seed_everything(0)
     clips, labels = _separated_clips()
     # The plain mean: the mean over active triplets need not fall as triplets get easier.
@@ -241,21 +241,7 @@ def test_short_training_lowers_the_loss_and_separates_the_classes():
         shuffle=True,
         collate_fn=already_batched,
     )
-    losses: list[float] = []
-
-    class Record(L.Callback):
-        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-            losses.append(float(outputs["loss"]))
-
-    trainer = L.Trainer(
-        max_epochs=4,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[Record()],
-    )
-    trainer.fit(model, train_dataloaders=loader)
+    losses = fit_recording_losses(model, loader, max_epochs=4)
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5]), (losses[:5], losses[-10:])
     accuracy = _probe_accuracy(model, clips, labels)
     print(f"loss {np.mean(losses[:5]):.3f} -> {np.mean(losses[-10:]):.3f}, probe {accuracy:.2f}")
