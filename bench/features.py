@@ -1,7 +1,8 @@
 """Benchmark: our Mel and CQT against librosa, batched and per clip.
 
 64 clips x 2 s at 16 kHz, 2 CPU threads. Each figure is the best of several runs after a
-warm-up, interleaved so that load from other processes hits every contender alike.
+warm-up, interleaved so that load from other processes hits every contender alike,
+with a short pause before each run so one contender's spinning threads do not slow the next.
 Goals: >= 1x librosa's batched call and >= 10x a per-clip librosa loop, for mel and CQT.
 The last line printed is a JSON object with every figure.
 """
@@ -20,6 +21,7 @@ import torch
 from audiorep.features import CQT, Mel
 
 SR, N_CLIPS, SECONDS, REPEATS = 16000, 64, 2.0, 7
+SETTLE_SECONDS = 0.3
 MEL_ARGS = dict(n_fft=1024, hop_length=256, n_mels=64)
 CQT_ARGS = dict(hop_length=256, fmin=32.70, n_bins=84, bins_per_octave=12)
 
@@ -31,6 +33,9 @@ def best_times(contenders: dict[str, Callable[[], object]], repeats: int) -> dic
     times = {name: float("inf") for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
+            # numpy's OpenBLAS and torch's OpenMP workers spin for a while after a call;
+            # on 2 cores that steals the next contender's CPU, so let them go idle first.
+            time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             fn()
             times[name] = min(times[name], time.perf_counter() - start)

@@ -80,6 +80,20 @@ def test_mel_matches_librosa(signal: np.ndarray, htk: bool) -> None:
     assert _rel_max(ours, ref) < 1e-4
 
 
+@pytest.mark.parametrize("n_clips, seconds", [(9, 1.0), (2, 10.0)])
+def test_mel_of_a_batch_matches_librosa_per_clip(n_clips: int, seconds: float) -> None:
+    """Mel computes in cache-sized blocks: of whole clips (9 x 63 frames, the last block
+    partial) or of frames inside a clip (626 frames); every clip must match librosa's."""
+    batch = np.stack([_signal(seconds, seed) for seed in range(n_clips)])
+    ours = Mel(SR)(torch.from_numpy(batch)).numpy()
+    for clip, mel in zip(batch, ours, strict=True):
+        ref = librosa.feature.melspectrogram(
+            y=clip, sr=SR, n_fft=1024, hop_length=256, n_mels=64, pad_mode="constant"
+        )
+        assert mel.shape == ref.shape
+        assert _rel_max(mel, ref) < 1e-4
+
+
 def test_mfcc_matches_librosa(signal: np.ndarray) -> None:
     """MFCC within 1e-4 of librosa's, relative to its max |coefficient| (measured ~3e-7).
 
