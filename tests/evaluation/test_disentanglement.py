@@ -252,3 +252,20 @@ def test_evaluate_is_seeded_and_rejects_unknown_overrides() -> None:
         dis.evaluate(GridData(), normalised, num_trian=10)
     with pytest.raises(TypeError, match="dci.booster_name"):
         dis.evaluate(GridData(), normalised, dci={"booster_name": "hist"})
+
+
+def test_dci_penalises_codes_for_factors_nothing_encodes() -> None:
+    # The ceiling the README's ATIAM results cite. Codes that are exactly two of the four
+    # factors, with constant columns for the rest: the classifiers for the two unencoded
+    # factors fit noise, spread their importance over the only informative codes, and each
+    # of those codes' importance is split over three factors. So DCI disentanglement stays
+    # far below 1 although both codes are perfect; MIG is the mean of 1, 1, 0, 0.
+    def two_factors(observations: np.ndarray) -> np.ndarray:
+        z = normalised(observations)
+        return np.concatenate([z[:, :2], np.zeros((len(z), 2))], axis=1)
+
+    rng = np.random.default_rng(0)
+    scores = dis.dci(GridData(), two_factors, rng, num_train=2000, num_test=1000)
+    assert 0.15 < scores["dci_disentanglement"] < 0.45
+    mig = dis.mutual_information_gap(GridData(), two_factors, rng, num_train=2000)["mig"]
+    assert 0.4 < mig < 0.55
