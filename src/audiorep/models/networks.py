@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-ARCHITECTURES = ("mlp", "conv", "gru")
+ARCHITECTURES = ("mlp", "conv", "gru", "pitch_shift")
 
 
 def _as_image_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -188,6 +188,137 @@ class GRUDecoder(nn.Module):
         return self.out(y).transpose(1, 2).reshape(batch, *self.output_shape)
 
 
+def sample_rows(x: Tensor, rows: Tensor) -> Tensor:
+    """Read (B, L, N) maps at fractional rows (B, R) by linear interpolation -> (B, R, N).
+
+    Rows outside [0, L - 1] read the edge row.
+    """
+    length, frames = x.shape[1], x.shape[2]
+    rows = rows.clamp(0.0, length - 1.001)
+    below = rows.floor()
+    weight = (rows - below).unsqueeze(-1)
+    index = below.long().unsqueeze(-1).expand(-1, -1, frames)
+    return x.gather(1, index) * (1 - weight) + x.gather(1, index + 1) * weight
+
+
+class PitchAxis(nn.Module):
+    """The affine map between latent 0 and a position (in bins) on the frequency axis.
+
+    Shared by `PitchShiftEncoder` and `PitchShiftDecoder`, so that decoding latent 0 shifts
+    the output by exactly the amount the encoder measured.
+    """
+
+    def __init__(self, n_bins: int):
+        super().__init__()
+        self.center = nn.Parameter(torch.tensor(n_bins / 2.0))
+        # Initially one latent unit is a sixth of the axis: the prior's +-3 spans it.
+        self.log_bins_per_unit = nn.Parameter(torch.tensor(math.log(n_bins / 6.0)))
+
+    def to_latent(self, position: Tensor) -> Tensor:
+        return (position - self.center) / self.log_bins_per_unit.exp()
+
+    def to_offset(self, latent: Tensor) -> Tensor:
+        """Latent 0 -> the shift in bins from the axis centre."""
+        return latent * self.log_bins_per_unit.exp()
+
+
+class PitchShiftEncoder(nn.Module):
+    """Latent 0 is a pitch position read off the log-frequency axis; the other latents see
+    the input shifted back by that position, so they cannot carry pitch.
+
+    On a log-frequency feature (CQT) a change of f0 shifts the pattern of partials along the
+    frequency axis. The position is a soft-argmax over a frequency-axis convolution, which
+    moves with the pattern by construction: no latent has to learn that a shift is one
+    factor, which is what plain MLP and conv VAEs fail to learn (they spread f0 over several
+    latents). Latent 0's posterior variance is one learned constant.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        latent_dim: int,
+        hidden_dims: Sequence[int],
+        axis: PitchAxis,
+        margin_bins: int = 20,
+        position_channels: int = 32,
+        kernel_size: int = 5,
+    ):
+        super().__init__()
+        self.n_bins, self.n_frames = (int(s) for s in input_shape)
+        self.axis = axis
+        self.margin_bins = margin_bins
+        padding = kernel_size // 2
+        self.position_net = nn.Sequential(
+            nn.Conv1d(self.n_frames, position_channels, kernel_size, padding=padding),
+            nn.LeakyReLU(0.2),
+            nn.Conv1d(position_channels, position_channels, kernel_size, padding=padding),
+            nn.LeakyReLU(0.2),
+            nn.Conv1d(position_channels, 1, kernel_size, padding=padding),
+        )
+        self.position_logvar = nn.Parameter(torch.tensor(-4.0))
+        # The re-registered map has a margin on both sides, so a shift loses no bins.
+        self.relative_bins = self.n_bins + 2 * margin_bins
+        self.rest = MLPEncoder(
+            (self.relative_bins, self.n_frames), hidden_dims, 2 * (latent_dim - 1)
+        )
+        self.register_buffer("bins", torch.arange(self.n_bins, dtype=torch.float32))
+        self.register_buffer(
+            "relative_rows", torch.arange(self.relative_bins, dtype=torch.float32) - margin_bins
+        )
+
+    def position(self, x: Tensor) -> Tensor:
+        """(B, F, N) -> (B,) soft-argmax position in bins."""
+        logits = self.position_net(x.transpose(1, 2)).squeeze(1)
+        return (logits.softmax(dim=-1) * self.bins).sum(dim=-1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        position = self.position(x)
+        shift = position - self.axis.center
+        registered = sample_rows(x, self.relative_rows + shift.unsqueeze(-1))
+        mu_rest, logvar_rest = self.rest(registered).chunk(2, dim=-1)
+        mu0 = self.axis.to_latent(position).unsqueeze(-1)
+        logvar0 = self.position_logvar.expand(len(x), 1)
+        return torch.cat([mu0, mu_rest, logvar0, logvar_rest], dim=-1)
+
+
+class PitchShiftDecoder(nn.Module):
+    """Latents 1.. draw a template on a relative frequency axis; latent 0 shifts it into place.
+
+    The template lives on a grid `upsample` times finer than the bins, so a shift by a
+    fraction of a bin does not blur narrow peaks (a blur the other latents would otherwise
+    learn to undo, as a function of pitch). A second, small MLP of latent 0 alone adds what
+    the filterbank does not shift: level changes with pitch, the edges of the axis, and the
+    octave-by-octave CQT's ripple.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        encoder: PitchShiftEncoder,
+        hidden_dims: Sequence[int],
+        upsample: int = 4,
+        pitch_only_width: int = 64,
+    ):
+        super().__init__()
+        self.axis = encoder.axis
+        self.n_bins, self.n_frames = encoder.n_bins, encoder.n_frames
+        self.margin_bins = encoder.margin_bins
+        self.upsample = upsample
+        self.template = MLPDecoder(
+            latent_dim - 1, hidden_dims, (encoder.relative_bins * upsample, self.n_frames)
+        )
+        self.pitch_only = MLPDecoder(
+            1, (pitch_only_width, pitch_only_width), (self.n_bins, self.n_frames)
+        )
+        self.register_buffer("bins", torch.arange(self.n_bins, dtype=torch.float32))
+
+    def forward(self, z: Tensor) -> Tensor:
+        shift = self.axis.to_offset(z[:, 0])
+        template = self.template(z[:, 1:])
+        rows = (self.bins + self.margin_bins - shift.unsqueeze(-1)) * self.upsample
+        return sample_rows(template, rows) + self.pitch_only(z[:, :1])
+
+
 def build_encoder_decoder(
     architecture: str,
     input_shape: Sequence[int],
@@ -210,4 +341,13 @@ def build_encoder_decoder(
             GRUEncoder(input_shape, hidden_dims[0], 2 * latent_dim),
             GRUDecoder(latent_dim, hidden_dims[0], input_shape),
         )
+    if architecture == "pitch_shift":
+        if len(input_shape) != 2 or latent_dim < 2:
+            raise ValueError(
+                "model.architecture=pitch_shift needs a (freq, frames) feature with a "
+                f"log-frequency axis (feature=cqt or cqt_coarse) and model.latent_dim >= 2; "
+                f"got input shape {input_shape} and latent_dim {latent_dim}"
+            )
+        encoder = PitchShiftEncoder(input_shape, latent_dim, hidden_dims, PitchAxis(input_shape[0]))
+        return encoder, PitchShiftDecoder(latent_dim, encoder, list(reversed(hidden_dims)))
     raise ValueError(f"model.architecture={architecture!r} is not one of {list(ARCHITECTURES)}")
