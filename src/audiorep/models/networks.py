@@ -242,6 +242,7 @@ class PitchShiftEncoder(nn.Module):
         margin_bins: int = 20,
         position_channels: int = 32,
         kernel_size: int = 5,
+        position_sharpness: float = 10.0,
     ):
         super().__init__()
         self.n_bins, self.n_frames = (int(s) for s in input_shape)
@@ -256,6 +257,10 @@ class PitchShiftEncoder(nn.Module):
             nn.Conv1d(position_channels, 1, kernel_size, padding=padding),
         )
         self.position_logvar = nn.Parameter(torch.tensor(-4.0))
+        # A peaked softmax from the start: its argmax already follows the pattern when the
+        # input shifts, so registration works from the first step. With a flat one (sharpness
+        # 1) the template learns pitch itself, and 1 seed in 3 ended entangled.
+        self.log_position_sharpness = nn.Parameter(torch.tensor(math.log(position_sharpness)))
         # The re-registered map has a margin on both sides, so a shift loses no bins.
         self.relative_bins = self.n_bins + 2 * margin_bins
         self.rest = MLPEncoder(
@@ -268,7 +273,7 @@ class PitchShiftEncoder(nn.Module):
 
     def position(self, x: Tensor) -> Tensor:
         """(B, F, N) -> (B,) soft-argmax position in bins."""
-        logits = self.position_net(x.transpose(1, 2)).squeeze(1)
+        logits = self.position_net(x.transpose(1, 2)).squeeze(1) * self.log_position_sharpness.exp()
         return (logits.softmax(dim=-1) * self.bins).sum(dim=-1)
 
     def forward(self, x: Tensor) -> Tensor:
