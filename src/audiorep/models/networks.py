@@ -293,7 +293,7 @@ class PitchShiftDecoder(nn.Module):
     fraction of a bin does not blur narrow peaks (a blur the other latents would otherwise
     learn to undo, as a function of pitch). A second, small MLP of latent 0 alone adds what
     the filterbank does not shift: on the coarse CQT the same sound an octave higher is
-    0.05-0.2 (standardised log units) quieter, and patterns run off the axis edges.
+    0.04-0.16 (standardised log units) quieter, and patterns run off the axis edges.
     """
 
     def __init__(
